@@ -1,0 +1,120 @@
+"""Handlers of the ``logolens`` subcommands: parse nothing, compute nothing, call the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _stdout() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from logolens.models.registry import get_entry, list_models
+
+    for name in list_models():
+        print(f"{name:20s} {get_entry(name).description}")
+    return 0
+
+
+def run_data(args: argparse.Namespace) -> int:
+    if args.data_command == "generate":
+        from logolens.data.synthetic import generate_dataset
+
+        dataset = generate_dataset(
+            args.out, n_brands=args.brands, images_per_brand=args.images_per_brand, seed=args.seed,
+            no_logo_images=args.no_logo_images, progress=not args.no_progress,
+        )
+        print(f"wrote {len(dataset)} images with {dataset.n_boxes} logos of {len(dataset.brands)} brands to {args.out}")
+        return 0
+    from logolens.data.formats import load_dataset
+    from logolens.data.stats import dataset_stats
+
+    stats = dataset_stats(load_dataset(args.path, format=args.format, images_dir=args.images_dir))
+    table = Table(title=f"{stats['name']}: {stats['images']} images, {stats['boxes']} boxes, {stats['brands']} brands")
+    for column in ("brand", "images", "boxes"):
+        table.add_column(column, justify="left" if column == "brand" else "right")
+    for brand, counts in stats["per_brand"].items():
+        table.add_row(brand, str(counts["images"]), str(counts["boxes"]))
+    _stdout().print(table)
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from logolens.classifier import LogoClassifier
+    from logolens.data.formats import load_dataset
+    from logolens.training.run import train_and_report
+
+    dataset = load_dataset(args.data, format=args.format, images_dir=args.images_dir)
+    classifier = LogoClassifier(
+        model=args.model, image_size=args.image_size, margin=args.margin, square=args.square, epochs=args.epochs,
+        lr=args.lr, decay=args.decay, batch_size=args.batch_size, optimizer=args.optimizer, seed=args.seed,
+        progress=not args.no_progress,
+    )
+    source = {"path": str(Path(args.data).resolve()), "format": args.format,
+              "images_dir": str(Path(args.images_dir).resolve()) if args.images_dir else None}
+    summary = train_and_report(dataset, args.out, classifier, args.val_fraction, args.test_fraction, data_source=source)
+    _print_summary(summary)
+    return 0
+
+
+def _print_summary(summary: dict) -> None:
+    print(f"trained on {summary['train_images']} images ({summary['train_samples']} crops, {summary['brands']} brands); "
+          f"final training accuracy {summary['final_train_accuracy']:.3f}")
+    if "val" in summary:
+        val = summary["val"]
+        print(f"validation ({summary['val_images']} images, {val['n_samples']} crops): top-1 {val['top1_accuracy']:.3f}, "
+              f"top-5 {val['top5_accuracy']:.3f}, macro F1 {val['macro_f1']:.3f} (chance {val['chance_accuracy']:.3f})")
+    print(f"model and reports written to {summary['model_dir']}")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from logolens.evaluation.report import summary_lines
+    from logolens.evaluation.run import evaluate_model_dir
+
+    report, files = evaluate_model_dir(
+        args.model, data=args.data, format=args.format, images_dir=args.images_dir, part=args.part, out=args.out,
+        progress=not args.no_progress,
+    )
+    for line in summary_lines(report, f"{report['part']} images of {report['data']}"):
+        print(line)
+    print(f"metrics: {files['metrics']}  confusion matrix: {files['confusion']}")
+    return 0
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    """One JSON line per image; an unusable image is reported on stderr and the batch goes on."""
+    from logolens.classifier import LogoClassifier
+    from logolens.errors import ImageError
+
+    if args.top_k < 1:
+        raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
+    classifier = LogoClassifier.load(args.model)
+    failures = 0
+    for image in args.images:
+        try:
+            predictions = classifier.classify([image], top_k=args.top_k)[0]
+        except ImageError as error:
+            print(f"logolens: error: {error}", file=sys.stderr)
+            failures += 1
+            continue
+        print(json.dumps({"image": image, "predictions": [p.to_json() for p in predictions]}), flush=True)
+    return 1 if failures else 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from logolens.demo import run_demo as demo
+
+    summary = demo(args.out, epochs=args.epochs, seed=args.seed, progress=not args.no_progress)
+    _print_summary(summary)
+    val = summary["val"]
+    print(f"demo: validation top-1 accuracy {val['top1_accuracy']:.3f} vs chance {val['chance_accuracy']:.3f} "
+          f"({val['top1_accuracy'] / val['chance_accuracy']:.1f}x); see {summary['model_dir']}/history.png and confusion.png")
+    return 0

@@ -1,0 +1,126 @@
+"""The ``logolens`` command: a thin argparse layer over library functions.
+
+Heavy imports (torch, matplotlib) happen inside the handlers, so ``logolens --help`` is instant.
+Errors the library raises on purpose become one ``logolens: error: ...`` line and exit status 2;
+warnings become ``logolens: warning: ...`` lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+import warnings
+from collections.abc import Sequence
+
+from logolens import __version__
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that suggests the closest option for a misspelt one (``--epoch`` → ``--epochs``)."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        if message.startswith("unrecognized arguments:"):
+            options = [o for action in self._actions for o in action.option_strings]
+            for word in message.split(":", 1)[1].split():
+                close = difflib.get_close_matches(word.split("=")[0], options, n=1)
+                if close:
+                    message += f" (did you mean {close[0]}?)"
+                    break
+        super().error(message)
+
+
+def _add_data_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--data", required=required, help="dataset file or folder")
+    parser.add_argument("--format", default="auto", choices=_format_choices(), help="dataset format (default: detect)")
+    parser.add_argument("--images-dir", help="folder of the images, if not the default for the format")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="logolens", description="Find brand logos in photos: train, evaluate, classify.")
+    parser.add_argument("--version", action="version", version=f"logolens {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+
+    demo = commands.add_parser("demo", help="the main job on generated data: train, evaluate, plot")
+    demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    demo.add_argument("--epochs", type=int, default=40, help="training epochs (default: 40)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    data = commands.add_parser("data", help="inspect or generate datasets")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION", parser_class=Parser)
+    stats = data_commands.add_parser("stats", help="images, boxes and brands per class of a dataset")
+    stats.add_argument("path", help="dataset file or folder")
+    stats.add_argument("--format", default="auto", choices=_format_choices(), help="dataset format (default: detect)")
+    stats.add_argument("--images-dir")
+    generate = data_commands.add_parser("generate", help="write a synthetic logo dataset (FlickrLogos-27 layout)")
+    generate.add_argument("out", help="output folder")
+    generate.add_argument("--brands", type=int, default=8, help="made-up brands (default: 8)")
+    generate.add_argument("--images-per-brand", type=int, default=20)
+    generate.add_argument("--no-logo-images", type=int, default=0)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--no-progress", action="store_true")
+
+    train = commands.add_parser("train", help="train a brand classifier on logo crops")
+    _add_data_options(train, required=True)
+    train.add_argument("--out", required=True, help="model folder to write")
+    train.add_argument("--model", default="seed-cnn", help="architecture (default: seed-cnn); see 'logolens models'")
+    train.add_argument("--epochs", type=int, default=150, help="default: 150, as in the original post")
+    train.add_argument("--lr", type=float, default=1e-4, help="learning rate (default: 1e-4)")
+    train.add_argument("--decay", type=float, default=1e-6, help="Keras-style per-step lr decay (default: 1e-6)")
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--optimizer", default="rmsprop", choices=("rmsprop", "adamw", "sgd"))
+    train.add_argument("--image-size", type=int, default=32, help="square input side in pixels (default: 32)")
+    train.add_argument("--margin", type=float, default=0.0, help="context around each box, fraction of its size")
+    train.add_argument("--square", action="store_true", help="pad crops to square instead of squashing")
+    train.add_argument("--val-fraction", type=float, default=0.2)
+    train.add_argument("--test-fraction", type=float, default=0.0)
+    train.add_argument("--seed", type=int, default=0, help="split, initialisation and shuffling seed")
+    train.add_argument("--no-progress", action="store_true")
+
+    evaluate = commands.add_parser("evaluate", help="score a model; default: on the images it held out")
+    evaluate.add_argument("--model", required=True, help="model folder")
+    _add_data_options(evaluate, required=False)
+    evaluate.add_argument("--part", choices=("train", "val", "test", "all"), help="which images to score")
+    evaluate.add_argument("--out", help="report folder (default: the model folder)")
+    evaluate.add_argument("--no-progress", action="store_true")
+
+    classify = commands.add_parser("classify", help="print the top brands of each image as one JSON line")
+    classify.add_argument("--model", required=True, help="model folder")
+    classify.add_argument("--top-k", type=int, default=5, help="predictions per image (default: 5)")
+    classify.add_argument("images", nargs="+", metavar="IMAGE")
+
+    commands.add_parser("models", help="list the model architectures")
+    return parser
+
+
+def _format_choices() -> tuple[str, ...]:
+    from logolens.data.formats import FORMATS  # light: no torch
+
+    return ("auto", *FORMATS)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"logolens: warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from logolens.errors import LogolensError
+
+    args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning
+    from logolens.cli import commands
+
+    handler = getattr(commands, f"run_{args.command}")
+    try:
+        return handler(args) or 0
+    except (LogolensError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as error:
+        print(f"logolens: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("logolens: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

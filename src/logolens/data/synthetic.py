@@ -1,0 +1,550 @@
+"""Deterministic synthetic logos: made-up brands, cluttered scenes, FlickrLogos-27-style folders.
+
+Tests and the demo need labelled logo data without downloads. Each brand is a two-colour mark (a
+geometric shape plus 2-4 letters); a scene pastes scaled, rotated, perspective-warped copies of the
+marks onto a cluttered background and records each logo's exact box. Logos are chiral, so nothing
+here ever mirrors them. All randomness comes from ``numpy.random.Generator`` objects, so the same
+arguments give byte-identical files.
+
+Boxes are ``xyxy`` pixels of the scene as in :mod:`logolens.data.dataset` (``x2`` exclusive, so
+``x2 - x1`` is the width), and always whole numbers here.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from logolens.data.dataset import NO_LOGO, Box, ImageRecord, LogoDataset
+from logolens.data.flickr27 import IMAGES_DIR, QUERY_FILE, TRAINING_FILE, read_training_annotations, write_training_annotations
+from logolens.errors import DataError
+from logolens.utils import atomic_write, atomic_write_json, atomic_write_text
+
+SHAPES = ("circle", "ring", "square", "diamond", "triangle", "hexagon", "pentagon", "star", "cross", "bars", "chevron", "crescent")
+LAYOUTS = ("badge", "side", "stack")
+BADGE_TEXT_FRACTION = {"circle": 0.62, "ring": 0.48, "square": 0.72, "diamond": 0.44, "hexagon": 0.62, "pentagon": 0.55}
+"""Shapes that can hold their text inside ("badge" layout): widest text, as a share of the mark."""
+ACCENTS = {"ring": (0.5, 0.5, 0.16), "triangle": (0.5, 0.66, 0.15), "star": (0.5, 0.52, 0.13), "cross": (0.5, 0.5, 0.14),
+           "bars": (0.125, 0.3, 0.11), "chevron": (0.2, 0.5, 0.1), "crescent": (0.8, 0.42, 0.1)}
+"""Secondary-colour dot of non-badge marks: centre x, centre y, radius, as shares of the mark side."""
+BRANDS_FILE = "brands.json"
+MAX_BRANDS = 64
+MIN_SCALE, MAX_SCALE = 0.12, 0.45  # logo longest side, share of the scene's shorter side
+MAX_ROTATION = 25.0  # degrees, either way
+MAX_IOU = 0.1  # between two logo boxes of one scene
+MAX_OCCLUSION = 0.3  # share of a logo's pixels an occluder may cover
+MAX_LOGOS = 16
+ALPHA_CUTOFF = 40  # alpha below this is cleared, so every pixel in a logo's mask visibly changes the scene
+MIN_BOX_SIDE = 6  # pixels; logos are never rendered thinner than this
+_SUPERSAMPLE = 3
+_TONES = ((0.85, 0.92), (0.9, 0.55), (0.45, 0.97), (1.0, 0.72))  # (saturation, value) of primary colours
+_ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "gr", "kr", "pl", "st", "tr", "vr", "sh", "th")
+_VOWELS = ("a", "e", "i", "o", "u", "a", "o")
+_CODAS = ("", "", "x", "n", "r", "s", "k", "l", "sh")
+
+
+@dataclass(frozen=True)
+class BrandMark:
+    """A made-up brand: name plus the visual recipe of its logo.
+
+    ``primary`` colours the shape (and the letters beside it), ``secondary`` the letters inside a
+    badge or the accent dot; both are RGB 0-255. ``layout`` is ``badge`` (text inside the shape),
+    ``side`` (shape left, text right) or ``stack`` (shape above text).
+    """
+
+    name: str
+    shape: str
+    primary: tuple[int, int, int]
+    secondary: tuple[int, int, int]
+    text: str
+    layout: str
+
+    def render(self, height: int) -> Image.Image:
+        """The logo as RGBA on a transparent background, cropped to its alpha > 0 box, ``height`` px tall."""
+        if not 8 <= height <= 2048:
+            raise ValueError(f"logo height must be 8..2048 pixels, got {height}")
+        return _render(self, int(height)).copy()
+
+
+def make_brands(n_brands: int, seed: int = 0) -> list[BrandMark]:
+    """``n_brands`` (1..64) visually distinct brands; the same seed gives the same brands.
+
+    Hues are spread evenly around the colour wheel (with up to 4 tones once there are more than 16
+    brands), so every brand has its own primary colour; shapes cycle so that brands sharing a hue
+    never share a shape.
+    """
+    if not 1 <= n_brands <= MAX_BRANDS:
+        raise ValueError(f"n_brands must be 1..{MAX_BRANDS}, got {n_brands}")
+    rng = np.random.default_rng(seed)
+    n_hues = min(n_brands, 16)
+    offset, hue_order, shape_order = rng.random(), rng.permutation(n_hues), rng.permutation(len(SHAPES))
+    names: set[str] = set()
+    texts: set[str] = set()
+    brands = []
+    for i in range(n_brands):
+        saturation, value = _TONES[i // n_hues]
+        hue = (offset + hue_order[i % n_hues] / n_hues) % 1.0
+        primary = _hsv(hue, saturation, value)
+        shape = SHAPES[shape_order[(i + i // n_hues) % len(SHAPES)]]
+        name = _new_name(rng, names)
+        text = _new_text(rng, name, texts)
+        badge = shape in BADGE_TEXT_FRACTION and rng.random() < 0.5
+        layout = "badge" if badge else LAYOUTS[1 + int(rng.integers(2))]
+        brands.append(BrandMark(name, shape, primary, _secondary(rng, primary, hue), text, layout))
+    return brands
+
+
+def load_brands(path: str | Path) -> list[BrandMark]:
+    """Read the ``brands.json`` that :func:`generate_dataset` writes."""
+    path = Path(path)
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+        return [BrandMark(**{f.name: tuple(item[f.name]) if f.name in ("primary", "secondary") else item[f.name] for f in fields(BrandMark)})
+                for item in items]
+    except FileNotFoundError:
+        raise DataError(path, "brands file not found") from None
+    except (ValueError, TypeError, KeyError) as error:
+        raise DataError(path, f"not a list of brand objects ({error})") from None
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A rendered scene: the RGB image, one box per logo, and each logo's pixel footprint.
+
+    ``masks[i]`` is a (height, width) bool array of the pixels logo ``i`` was pasted on (before any
+    occluder covered part of it); ``boxes[i]`` is exactly its tight box.
+    """
+
+    image: Image.Image
+    boxes: list[Box]
+    masks: list[np.ndarray]
+
+
+def render_scene(brands: Sequence[BrandMark], rng: np.random.Generator, size: tuple[int, int] = (320, 240),
+                 n_logos: int = 1, allow_same_brand: bool = True) -> tuple[Image.Image, list[Box]]:
+    """An RGB scene of ``size`` (width, height) pixels with ``n_logos`` logos of random ``brands``.
+
+    ``n_logos=0`` gives a no-logo background. A logo that cannot be placed without overlapping
+    another (box IoU >= 0.1) after many tries is left out, so a very crowded request may return
+    fewer boxes.
+    """
+    if not 0 <= n_logos <= MAX_LOGOS:
+        raise ValueError(f"n_logos must be 0..{MAX_LOGOS}, got {n_logos}")
+    if n_logos and not brands:
+        raise ValueError("brands is empty; give at least one BrandMark to draw logos from")
+    if not allow_same_brand and n_logos > len(brands):
+        raise ValueError(f"n_logos must be 0..{len(brands)} (the number of brands) when allow_same_brand is False, got {n_logos}")
+    picks = rng.choice(len(brands), size=n_logos, replace=allow_same_brand) if n_logos else []
+    scene = compose_scene([brands[int(i)] for i in picks], rng, size)
+    return scene.image, scene.boxes
+
+
+def compose_scene(picks: Sequence[BrandMark], rng: np.random.Generator, size: tuple[int, int] = (320, 240),
+                  clutter: bool = True, occlusion: bool = True) -> Scene:
+    """Paste one logo per entry of ``picks`` (in order) onto a background.
+
+    ``clutter=False`` gives a flat black background without distractors or noise, and
+    ``occlusion=False`` never covers logos: together they let tests check boxes against pixels.
+    """
+    width, height = _check_size(size)
+    image = _background(rng, size) if clutter else Image.new("RGB", size)
+    boxes: list[Box] = []
+    masks: list[np.ndarray] = []
+    for brand in picks:
+        placed = _place_logo(brand, rng, image, boxes)
+        if placed is not None:
+            boxes.append(placed[0])
+            masks.append(placed[1])
+    if occlusion:
+        for box in boxes:
+            if rng.random() < 0.3:
+                _occlude(image, box, masks, rng)
+    if clutter:
+        noisy = np.asarray(image, dtype=np.float32) + rng.standard_normal((height, width, 3), dtype=np.float32) * rng.uniform(0, 6)
+        image = Image.fromarray(np.clip(noisy + 0.5, 0, 255).astype(np.uint8), "RGB")
+    return Scene(image, boxes, masks)
+
+
+def generate_dataset(out_dir: str | Path, n_brands: int = 8, images_per_brand: int = 20, seed: int = 0,
+                     image_size: tuple[int, int] = (320, 240), no_logo_images: int = 0,
+                     max_logos_per_image: int = 2, progress: bool = False) -> LogoDataset:
+    """Write a FlickrLogos-27-style folder of synthetic scenes into ``out_dir`` and load it back.
+
+    Writes ``flickr_logos_27_dataset_images/00000.jpg``... (JPEG quality 90), the training
+    annotation (boxes), the query annotation (``filename<TAB>brand``, the main brand of every image
+    or ``none``) and ``brands.json``. Each brand is the main brand (:attr:`ImageRecord.primary_brand`)
+    of exactly ``images_per_brand`` images; other logos in an image never outnumber it. Returns the
+    dataset as read back from the training file (no-logo images are only in the query file).
+    """
+    if images_per_brand < 1:
+        raise ValueError(f"images_per_brand must be >= 1, got {images_per_brand}")
+    if no_logo_images < 0:
+        raise ValueError(f"no_logo_images must be >= 0, got {no_logo_images}")
+    if not 1 <= max_logos_per_image <= MAX_LOGOS:
+        raise ValueError(f"max_logos_per_image must be 1..{MAX_LOGOS}, got {max_logos_per_image}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    _check_size(image_size)
+    brands = make_brands(n_brands, seed)
+    out_dir = Path(out_dir)
+    images_dir = out_dir / IMAGES_DIR
+    images_dir.mkdir(parents=True, exist_ok=True)
+    mains: list[BrandMark | None] = [b for b in brands for _ in range(images_per_brand)] + [None] * no_logo_images
+    order = np.random.default_rng((seed, 1)).permutation(len(mains))
+    indices = range(len(mains))
+    if progress:
+        from rich.progress import track
+
+        indices = track(indices, description="Generating synthetic scenes", total=len(mains))
+    records, queries = [], []
+    for i in indices:
+        main = mains[order[i]]
+        path = images_dir / f"{i:05d}.jpg"
+        scene = _dataset_scene(main, brands, seed, i, image_size, max_logos_per_image)
+        atomic_write(path, lambda tmp, image=scene.image: image.save(tmp, format="JPEG", quality=90))
+        if scene.boxes:
+            records.append(ImageRecord(path, image_size[0], image_size[1], tuple(scene.boxes)))
+        queries.append(f"{path.name}\t{main.name if main else NO_LOGO}\n")
+    write_training_annotations(LogoDataset(tuple(records)), out_dir / TRAINING_FILE, images_dir)
+    atomic_write_text(out_dir / QUERY_FILE, "".join(queries))
+    atomic_write_json(out_dir / BRANDS_FILE, [asdict(b) for b in brands])
+    return read_training_annotations(out_dir / TRAINING_FILE, images_dir)
+
+
+def _dataset_scene(main: BrandMark | None, brands: Sequence[BrandMark], seed: int, index: int,
+                   size: tuple[int, int], max_logos: int) -> Scene:
+    """Scene ``index`` of a dataset; its own generator makes it independent of the others.
+
+    Retries (with the next generator) in the unlikely case that a skipped logo let another brand
+    tie with or outnumber the main one.
+    """
+    for attempt in range(100):
+        rng = np.random.default_rng((seed, 2, index, attempt))
+        if main is None:
+            return compose_scene([], rng, size)
+        scene = compose_scene(_picks_with_main(main, brands, rng, max_logos), rng, size)
+        if ImageRecord(Path("."), size[0], size[1], tuple(scene.boxes)).primary_brand == main.name:
+            return scene
+    raise RuntimeError(f"could not compose a scene whose main brand is {main.name}")  # pragma: no cover
+
+
+def _picks_with_main(main: BrandMark, brands: Sequence[BrandMark], rng: np.random.Generator, max_logos: int) -> list[BrandMark]:
+    """``main`` first, then up to ``max_logos - 1`` more logos that never take the main-brand role."""
+    counts = {main.name: 1}
+    extras_main, extras_other = [], []
+    for _ in range(int(rng.integers(1, max_logos + 1)) - 1):
+        other = brands[int(rng.integers(len(brands)))] if rng.random() < 0.6 else main
+        new = counts.get(other.name, 0) + 1
+        if other is not main and (new > counts[main.name] or (new == counts[main.name] and other.name < main.name)):
+            other = main
+        counts[other.name] = counts.get(other.name, 0) + 1
+        (extras_main if other is main else extras_other).append(other)
+    return [main, *extras_main, *extras_other]
+
+
+def _check_size(size: tuple[int, int]) -> tuple[int, int]:
+    width, height = (int(v) for v in size)
+    if not (64 <= width <= 4096 and 64 <= height <= 4096):
+        raise ValueError(f"scene size must be (width, height) with both 64..4096 pixels, got {tuple(size)}")
+    return width, height
+
+
+
+def _hsv(hue: float, saturation: float, value: float) -> tuple[int, int, int]:
+    return tuple(int(round(c * 255)) for c in colorsys.hsv_to_rgb(hue, saturation, value))  # type: ignore[return-value]
+
+
+def _secondary(rng: np.random.Generator, primary: tuple[int, int, int], hue: float) -> tuple[int, int, int]:
+    """A colour that contrasts with ``primary``: white or near-black, or the complementary hue."""
+    light = 0.299 * primary[0] + 0.587 * primary[1] + 0.114 * primary[2] > 150
+    if rng.random() < 0.6:
+        return (34, 32, 44) if light else (248, 248, 242)
+    return _hsv((hue + 0.5) % 1.0, 0.8, 0.35 if light else 1.0)
+
+
+def _new_name(rng: np.random.Generator, used: set[str]) -> str:
+    """A pronounceable made-up name such as ``Zorvex``: 2-3 consonant-vowel syllables and a coda."""
+    while True:
+        syllables = "".join(_ONSETS[rng.integers(len(_ONSETS))] + _VOWELS[rng.integers(len(_VOWELS))]
+                            for _ in range(int(rng.integers(2, 4))))
+        name = (syllables + _CODAS[rng.integers(len(_CODAS))]).capitalize()
+        if name not in used and name.lower() != NO_LOGO and len(name) <= 10:
+            used.add(name)
+            return name
+
+
+def _new_text(rng: np.random.Generator, name: str, used: set[str]) -> str:
+    """The wordmark: 2-4 leading letters of the name, unused by earlier brands where possible."""
+    first = int(rng.integers(2, 5))
+    options = [name[:k].upper() for k in (first, 2, 3, 4)]
+    text = next((t for t in options if t not in used), options[0])
+    used.add(text)
+    return text
+
+
+@lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=size)  # type: ignore[return-value]
+
+
+def _fitted_font(text: str, max_width: float, max_height: float) -> tuple[ImageFont.FreeTypeFont, int, tuple[int, int, int, int]]:
+    """The built-in font sized so bold ``text`` fits ``max_width`` x ``max_height`` pixels."""
+    size = max(4, int(max_height))
+    for _ in range(3):
+        font, stroke = _font(size), max(1, size // 14)
+        x0, y0, x1, y1 = font.getbbox(text, stroke_width=stroke)
+        scale = min(max_width / max(x1 - x0, 1), max_height / max(y1 - y0, 1))
+        if 0.97 <= scale <= 1.0:
+            break
+        size = max(4, int(size * scale))
+    font, stroke = _font(size), max(1, size // 14)
+    return font, stroke, tuple(int(v) for v in font.getbbox(text, stroke_width=stroke))  # type: ignore[return-value]
+
+
+def _polygon(n: int, cx: float, cy: float, radius: float, inner: float = 1.0) -> list[tuple[float, float]]:
+    """Regular polygon (or star when ``inner`` < 1) with a vertex pointing up."""
+    return [(cx + r * math.sin(a), cy - r * math.cos(a)) for k in range(n) for r, a in
+            [((inner if k % 2 else 1.0) * radius, 2 * math.pi * k / n)]]
+
+
+def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, x: float, y: float, s: float, colour: tuple[int, int, int]) -> None:
+    """Draw ``shape`` filling the square of side ``s`` at ``(x, y)``; ``crescent`` cuts out pixels."""
+    cx, cy, r = x + s / 2, y + s / 2, s / 2
+    if shape in ("circle", "crescent"):
+        draw.ellipse((x, y, x + s, y + s), fill=colour)
+        if shape == "crescent":
+            draw.ellipse((x + 0.32 * s, y - 0.08 * s, x + 1.12 * s, y + 0.72 * s), fill=(0, 0, 0, 0))
+    elif shape == "ring":
+        draw.ellipse((x, y, x + s, y + s), outline=colour, width=max(2, int(0.17 * s)))
+    elif shape == "square":
+        draw.rounded_rectangle((x, y, x + s, y + s), radius=0.14 * s, fill=colour)
+    elif shape == "diamond":
+        draw.polygon([(cx, y), (x + s, cy), (cx, y + s), (x, cy)], fill=colour)
+    elif shape == "triangle":
+        draw.polygon([(cx, y), (x + s, y + s), (x, y + s)], fill=colour)
+    elif shape in ("hexagon", "pentagon", "star"):
+        n, inner = {"hexagon": (6, 1.0), "pentagon": (5, 1.0), "star": (10, 0.45)}[shape]
+        draw.polygon(_polygon(n, cx, cy + (0.1 * r if n != 6 else 0), r * (1.1 if n != 6 else 1.0), inner), fill=colour)
+    elif shape == "cross":
+        t = s / 3
+        draw.rectangle((x + t, y, x + 2 * t, y + s), fill=colour)
+        draw.rectangle((x, y + t, x + s, y + 2 * t), fill=colour)
+    elif shape == "bars":
+        for k, share in enumerate((0.45, 0.72, 1.0)):
+            draw.rectangle((x + k * 0.375 * s, y + (1 - share) * s, x + k * 0.375 * s + 0.25 * s, y + s), fill=colour)
+    elif shape == "chevron":
+        t = 0.42 * s
+        draw.polygon([(x, y), (x + t, y), (x + s, cy), (x + t, y + s), (x, y + s), (x + s - t, cy)], fill=colour)
+    else:
+        raise ValueError(f"unknown shape {shape!r}; choose from: {', '.join(SHAPES)}")
+
+
+def _draw_text(draw: ImageDraw.ImageDraw, text: str, x: float, y: float, fitted: tuple, colour: tuple[int, int, int]) -> None:
+    font, stroke, (x0, y0, _, _) = fitted
+    draw.text((x - x0, y - y0), text, font=font, fill=colour, stroke_width=stroke, stroke_fill=colour)
+
+
+@lru_cache(maxsize=512)
+def _render(brand: BrandMark, height: int) -> Image.Image:
+    """Draw the mark supersampled, crop it to its alpha, and resize to exactly ``height`` pixels."""
+    s = max(height, 32) * _SUPERSAMPLE
+    if brand.layout == "badge":
+        share = BADGE_TEXT_FRACTION.get(brand.shape, 0.5)
+        fitted = _fitted_font(brand.text, share * s, 0.36 * s)
+        canvas, shape_x, text_xy = (s, s), 0, None
+    else:
+        side = brand.layout == "side"
+        fitted = _fitted_font(brand.text, (2.4 if side else 1.6) * s, (0.6 if side else 0.36) * s)
+        tw, th = fitted[2][2] - fitted[2][0], fitted[2][3] - fitted[2][1]
+        canvas = (int(s + 0.14 * s + tw), s) if side else (int(max(s, tw)), int(1.12 * s + th))
+        shape_x = 0 if side else (canvas[0] - s) / 2
+        text_xy = (1.14 * s, (s - th) / 2) if side else ((canvas[0] - tw) / 2, 1.12 * s)
+    image = Image.new("RGBA", canvas, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    _draw_shape(draw, brand.shape, shape_x, 0, s, brand.primary)
+    if text_xy is None:
+        tw, th = fitted[2][2] - fitted[2][0], fitted[2][3] - fitted[2][1]
+        centre_y = 0.56 * s if brand.shape == "pentagon" else 0.5 * s
+        _draw_text(draw, brand.text, (s - tw) / 2, centre_y - th / 2, fitted, brand.secondary)
+    else:
+        ax, ay, ar = ACCENTS.get(brand.shape, (0.5, 0.5, 0.2))
+        cx, cy, r = shape_x + ax * s, ay * s, ar * s
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=brand.secondary)
+        _draw_text(draw, brand.text, text_xy[0], text_xy[1], fitted, brand.primary)
+    return _resize_tight(image, height)
+
+
+def _resize_tight(image: Image.Image, height: int) -> Image.Image:
+    """Crop to alpha > 0 and resize to ``height``; repeats while resampling empties an edge row or column."""
+    for _ in range(4):
+        image = image.crop(image.getchannel("A").getbbox())
+        if image.height == height:
+            break
+        width = max(1, round(image.width * height / image.height))
+        image = image.resize((width, height), Image.Resampling.LANCZOS)
+    return image
+
+
+
+def _random_colour(rng: np.random.Generator, grey_share: float = 0.6) -> tuple[int, int, int]:
+    """Clutter colour: mostly greys, otherwise a muted random hue, so clutter never mimics a brand."""
+    if rng.random() < grey_share:
+        return (int(rng.integers(20, 236)),) * 3  # type: ignore[return-value]
+    return _hsv(rng.random(), rng.uniform(0.05, 0.45), rng.uniform(0.2, 0.95))
+
+
+def _background(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
+    """A gradient, optionally with blotches and stripes or checks, then distractor clutter."""
+    width, height = size
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = rng.uniform(0, 2 * math.pi)
+    t = xx * math.cos(angle) + yy * math.sin(angle)
+    t = (t - t.min()) / max(float(t.max() - t.min()), 1.0)
+    c0, c1 = (np.array(_random_colour(rng, 0.3), np.float32) for _ in range(2))
+    pixels = c0 + t[..., None] * (c1 - c0)
+    if rng.random() < 0.5:
+        small = Image.fromarray(rng.integers(0, 256, (3, 4, 3), dtype=np.uint8), "RGB")
+        blotches = np.asarray(small.resize(size, Image.Resampling.BICUBIC), np.float32)
+        pixels += rng.uniform(0.2, 0.5) * (blotches - pixels)
+    if rng.random() < 0.45:
+        period = rng.uniform(6, 30)
+        if rng.random() < 0.5:
+            phi = rng.uniform(0, math.pi)
+            pattern = np.sin(2 * math.pi * (xx * math.cos(phi) + yy * math.sin(phi)) / period) > 0
+        else:
+            pattern = ((xx // period) + (yy // period)) % 2 > 0
+        colour = np.array(_random_colour(rng), np.float32)
+        pixels += rng.uniform(0.15, 0.4) * pattern[..., None] * (colour - pixels)
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image, "RGBA")
+    for _ in range(int(rng.integers(4, 17))):
+        _distractor(draw, rng, size)
+    return image
+
+
+def _distractor(draw: ImageDraw.ImageDraw, rng: np.random.Generator, size: tuple[int, int]) -> None:
+    """One piece of clutter: an irregular polygon, a line, a thin ellipse or bar, or grey letters."""
+    width, height = size
+    cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+    r = rng.uniform(0.05, 0.35) * min(size) / 2
+    fill = (*_random_colour(rng), int(rng.integers(110, 256)))
+    kind = rng.integers(5)
+    if kind == 0:
+        k = int(rng.integers(3, 8))
+        angles = np.sort(rng.uniform(0, 2 * math.pi, k))
+        radii = r * rng.uniform(0.3, 1.0, k)
+        draw.polygon([(cx + q * math.cos(a), cy + q * math.sin(a)) for q, a in zip(radii, angles)], fill=fill)
+    elif kind == 1:
+        points = [(cx + rng.uniform(-2, 2) * r, cy + rng.uniform(-2, 2) * r) for _ in range(int(rng.integers(2, 5)))]
+        draw.line(points, fill=fill, width=int(rng.integers(1, 7)))
+    elif kind in (2, 3):
+        rx, ry = (r, r * rng.uniform(0.12, 0.4)) if rng.random() < 0.5 else (r * rng.uniform(0.12, 0.4), r)
+        (draw.ellipse if kind == 2 else draw.rectangle)((cx - rx, cy - ry, cx + rx, cy + ry), fill=fill)
+    else:
+        letters = "".join(chr(65 + int(c)) for c in rng.integers(0, 26, int(rng.integers(1, 5))))
+        grey = int(rng.integers(20, 236))
+        draw.text((cx, cy), letters, font=_font(max(6, int(r))), fill=(grey, grey, grey, fill[3]))
+
+
+def _place_logo(brand: BrandMark, rng: np.random.Generator, image: Image.Image, boxes: list[Box]) -> tuple[Box, np.ndarray] | None:
+    """Paste a transformed logo where its box overlaps no earlier box by IoU >= 0.1; None if none fits."""
+    width, height = image.size
+    top = MAX_SCALE
+    for _ in range(4):
+        patch = _transformed_logo(brand, rng, rng.uniform(MIN_SCALE, top) * min(width, height))
+        pw, ph = patch.size
+        for _ in range(15):
+            x, y = int(rng.integers(0, max(width - pw, 0) + 1)), int(rng.integers(0, max(height - ph, 0) + 1))
+            box = Box(float(x), float(y), float(min(x + pw, width)), float(min(y + ph, height)), brand.name)
+            if all(_iou(box, other) < MAX_IOU for other in boxes):
+                image.paste(patch, (x, y), patch)
+                mask = np.zeros((height, width), bool)
+                mask[y:y + ph, x:x + pw] = np.asarray(patch.getchannel("A"))[: height - y, : width - x] > 0
+                return _mask_box(mask, brand.name), mask
+        top = max(MIN_SCALE, top * 0.7)
+    return None
+
+
+def _transformed_logo(brand: BrandMark, rng: np.random.Generator, longest: float) -> Image.Image:
+    """The logo scaled to ``longest`` px, colour-jittered, rotated, warped, maybe blurred; cropped to its alpha."""
+    bucket = next((h for h in (64, 128, 256, 512, 1024) if h >= longest), 2048)
+    canonical = _render(brand, bucket)
+    w, h = canonical.size
+    longest = max(longest, MIN_BOX_SIDE * max(w, h) / min(w, h))
+    k = longest / max(w, h)
+    logo = canonical.resize((max(1, round(w * k)), max(1, round(h * k))), Image.Resampling.LANCZOS)
+    pixels = np.asarray(logo, np.float32).copy()
+    gain = rng.uniform(0.8, 1.15) * rng.uniform(0.92, 1.08, 3)
+    pixels[..., :3] = np.clip(pixels[..., :3] * gain + rng.uniform(-10, 10, 3), 0, 255)
+    patch = _warp(Image.fromarray(pixels.astype(np.uint8), "RGBA"), rng)
+    if rng.random() < 0.3:
+        patch = patch.convert("RGBa").filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.2))).convert("RGBA")
+    pixels = np.asarray(patch).copy()
+    pixels[pixels[..., 3] < ALPHA_CUTOFF] = 0
+    patch = Image.fromarray(pixels, "RGBA")
+    return patch.crop(patch.getchannel("A").getbbox())
+
+
+def _warp(logo: Image.Image, rng: np.random.Generator, pad: int = 4) -> Image.Image:
+    """Rotate by up to 25 degrees either way and nudge each corner by up to 7% (mild perspective)."""
+    w, h = logo.size
+    src = np.array([(0, 0), (w, 0), (w, h), (0, h)], np.float64)
+    moved = src + rng.uniform(-0.07, 0.07, (4, 2)) * (w, h) - (w / 2, h / 2)
+    theta = math.radians(rng.uniform(-MAX_ROTATION, MAX_ROTATION))
+    rotation = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+    dst = moved @ rotation.T
+    dst -= dst.min(axis=0) - pad
+    out = tuple(int(math.ceil(v)) + pad for v in dst.max(axis=0))
+    return logo.transform(out, Image.Transform.PERSPECTIVE, _homography(dst, src), Image.Resampling.BICUBIC)
+
+
+def _homography(dst: np.ndarray, src: np.ndarray) -> tuple[float, ...]:
+    """PIL PERSPECTIVE coefficients mapping output points ``dst`` to input points ``src`` (4 each)."""
+    rows, rhs = [], []
+    for (X, Y), (x, y) in zip(dst, src):
+        rows += [[X, Y, 1, 0, 0, 0, -X * x, -Y * x], [0, 0, 0, X, Y, 1, -X * y, -Y * y]]
+        rhs += [x, y]
+    return tuple(float(v) for v in np.linalg.solve(np.array(rows), np.array(rhs)))
+
+
+def _occlude(image: Image.Image, box: Box, masks: list[np.ndarray], rng: np.random.Generator) -> None:
+    """Cover one side of ``box`` with a clutter patch hiding under 30% of every logo's pixels."""
+    bw, bh = box.width, box.height
+    depth = rng.uniform(0.2, 0.5)
+    side = int(rng.integers(4))
+    for _ in range(8):
+        edges = list(box.xyxy)  # move edge ``side`` towards its opposite: side 0/1 keep the right/bottom part
+        edges[side] = edges[side ^ 2] + (depth if side >= 2 else -depth) * (bw, bh)[side % 2]
+        x1, y1, x2, y2 = edges
+        rect = (int(x1 - 0.1 * bw), int(y1 - 0.1 * bh), int(math.ceil(x2 + 0.1 * bw)), int(math.ceil(y2 + 0.1 * bh)))
+        if all(_covered(mask, rect) < MAX_OCCLUSION for mask in masks):
+            ImageDraw.Draw(image).rounded_rectangle(rect, radius=int(rng.integers(0, 6)), fill=_random_colour(rng))
+            return
+        depth *= 0.7
+
+
+def _covered(mask: np.ndarray, rect: tuple[int, int, int, int]) -> float:
+    """Share of ``mask``'s pixels inside the inclusive pixel rectangle ``rect`` (as ImageDraw fills it)."""
+    x1, y1, x2, y2 = (max(v, 0) for v in rect)
+    return float(mask[y1:y2 + 1, x1:x2 + 1].sum()) / max(float(mask.sum()), 1.0)
+
+
+def _mask_box(mask: np.ndarray, brand: str) -> Box:
+    """The tight ``xyxy`` box of a (height, width) bool mask (x2, y2 exclusive)."""
+    ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    return Box(float(xs[0]), float(ys[0]), float(xs[-1] + 1), float(ys[-1] + 1), brand)
+
+
+def _iou(a: Box, b: Box) -> float:
+    w = max(min(a.x2, b.x2) - max(a.x1, b.x1), 0.0)
+    h = max(min(a.y2, b.y2) - max(a.y1, b.y1), 0.0)
+    inter = w * h
+    return inter / (a.area + b.area - inter) if inter else 0.0

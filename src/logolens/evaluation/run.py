@@ -1,0 +1,70 @@
+"""Scoring a saved model on a dataset, by default on the images it held out in training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from logolens.classifier import LogoClassifier
+from logolens.data.dataset import LogoDataset
+from logolens.data.formats import load_dataset
+from logolens.data.splits import split_dataset
+from logolens.errors import ModelError
+from logolens.evaluation.report import write_report
+
+PARTS = ("train", "val", "test", "all")
+
+
+def evaluate_model_dir(
+    model_dir: str | Path,
+    data: str | Path | None = None,
+    format: str = "auto",
+    images_dir: str | Path | None = None,
+    part: str | None = None,
+    out: str | Path | None = None,
+    progress: bool = False,
+) -> tuple[dict, dict[str, Path]]:
+    """Score the model in ``model_dir``; returns ``(report, written files)``.
+
+    Without ``data`` the training data recorded in the model is used and ``part`` defaults to its
+    held-out images (test if the run had a test part, else validation), recomputed from the
+    recorded seed and checked against ``split.json``. With other ``data``, ``part`` defaults to
+    ``all``. Reports go to ``out`` (default: ``model_dir``) as ``<part>_metrics.json`` and
+    ``<part>_confusion.png``.
+    """
+    model_dir = Path(model_dir)
+    classifier = LogoClassifier.load(model_dir)
+    classifier.progress = progress
+    recorded = classifier.manifest_.get("data") or {}
+    if data is None:
+        if not recorded.get("path"):
+            raise ModelError(f"{model_dir}: the model records no training data; pass --data")
+        data, format, images_dir = recorded["path"], recorded.get("format", "auto"), recorded.get("images_dir")
+        if part is None:
+            part = "test" if classifier.manifest_.get("split", {}).get("test_fraction") else "val"
+    part = part or "all"
+    if part not in PARTS:
+        raise ValueError(f"unknown part {part!r}; choose from: {', '.join(PARTS)}")
+    dataset = load_dataset(data, format=format, images_dir=images_dir)
+    selected = dataset if part == "all" else _recorded_part(model_dir, classifier, dataset, part)
+    report, _ = classifier.evaluate(selected)
+    report["part"] = part
+    report["data"] = str(data)
+    files = write_report(report, out or model_dir, title=f"{classifier.model} on {dataset.name} ({part})", stem=f"{part}_")
+    return report, files
+
+
+def _recorded_part(model_dir: Path, classifier: LogoClassifier, dataset: LogoDataset, part: str) -> LogoDataset:
+    recorded = classifier.manifest_.get("split")
+    if not recorded:
+        raise ModelError(f"{model_dir}: the model records no split; use --part all")
+    split = split_dataset(dataset, recorded["val_fraction"], recorded["test_fraction"], recorded["seed"])
+    split_file = model_dir / "split.json"
+    if split_file.is_file():
+        expected = json.loads(split_file.read_text(encoding="utf-8"))
+        if split.to_json()[part] != expected[part]:
+            raise ModelError(
+                f"{split_file}: the {part} images differ from the ones recorded in training; "
+                "the data has changed since — pass --part all to score all of it"
+            )
+    return split.part(part)
