@@ -1,8 +1,18 @@
 """``LogoClassifier``: brand recognition of logo crops, one object from training to prediction.
 
 It follows scikit-learn's estimator contract: ``__init__`` only stores settings, ``fit`` learns
-and returns ``self``, prediction refuses to run before ``fit`` or ``load``. The CLI, benchmarks
-and (later) the service all go through it, so there is one code path per job.
+and returns ``self``, prediction refuses to run before ``fit`` or ``load``. The CLI, benchmarks,
+the sweep and (later) the service all go through it, so there is one code path per job.
+
+Three ways to train, chosen by the model name and ``finetune_blocks``:
+
+* ``seed-cnn``: the original post's CNN, trained end to end from scratch on crop tensors;
+* a pretrained backbone with ``finetune_blocks=0`` (default): the backbone is frozen, crops are
+  embedded once (cached on disk) and only a linear or MLP head is trained: seconds, not minutes;
+* a pretrained backbone with ``finetune_blocks=N``: the last N blocks train with the head, on
+  crops freshly augmented every epoch (logo-safe: never flipped).
+
+Scores are temperature-calibrated on the validation crops when there are any.
 """
 
 from __future__ import annotations
@@ -15,22 +25,29 @@ import numpy as np
 import torch
 from PIL import Image
 
-from logolens.data.crops import logo_samples
+from logolens.data.crops import CropSample, logo_samples
 from logolens.data.dataset import LogoDataset
 from logolens.data.images import load_image
-from logolens.errors import NotFittedError
+from logolens.errors import ModelError, NotFittedError
+from logolens.evaluation.calibration import expected_calibration_error, fit_temperature, softmax
 from logolens.evaluation.metrics import classification_report
 from logolens.models.preprocessing import Preprocessing
 from logolens.models.registry import create_model, get_entry
-from logolens.models.storage import load_model, save_model
-from logolens.training.loop import TrainConfig, fit_classifier, predict_logits
-from logolens.training.tensors import samples_to_tensors
+from logolens.models.storage import load_model, save_model, weights_path
+from logolens.training.loop import TrainConfig, fit_classifier
+
+TTA_MARGINS = (0.0, 0.15, 0.3)
+"""Extra context (fraction of the box, added to the model's margin) of the test-time views."""
+
+_SETTINGS = ("model", "image_size", "margin", "square", "head", "finetune_blocks", "epochs", "lr", "decay",
+             "batch_size", "optimizer", "schedule", "weight_decay", "label_smoothing", "patience",
+             "augment_views", "tta", "calibrate", "seed")
 
 
 @dataclass(frozen=True)
 class Prediction:
     brand: str
-    score: float  # softmax probability, 0..1
+    score: float  # calibrated probability, 0..1
 
     def to_json(self) -> dict:
         return {"brand": self.brand, "score": round(float(self.score), 6)}
@@ -39,77 +56,160 @@ class Prediction:
 class LogoClassifier:
     """Classify logo crops into brands.
 
-    Parameters mirror ``logolens train``: ``model`` (registry name), ``image_size`` (square input
-    side in pixels), ``margin``/``square`` (crop context, see :class:`Preprocessing`), and the
-    training settings of :class:`TrainConfig` (``epochs``, ``lr``, ``decay``, ``batch_size``,
-    ``optimizer``, ``seed``). Fitted attributes end in ``_``.
+    ``model`` is a registry name (``logolens models``). Settings left ``None`` take the model's
+    recipe (e.g. RMSprop 1e-4 for ``seed-cnn``, AdamW + cosine for backbones). ``image_size`` is
+    the square input side in pixels; ``margin``/``square`` shape the crop (see
+    :class:`Preprocessing`); ``head`` is ``linear`` or ``mlp``; ``augment_views`` adds that many
+    augmented copies of every training crop to a frozen-backbone head's training set;
+    ``tta`` averages predictions over crops with more context (:data:`TTA_MARGINS`);
+    ``cache_dir`` holds cached embeddings (``None``: the default cache, ``False``: none).
+    Fitted attributes end in ``_``.
     """
 
     def __init__(
-        self,
-        model: str = "seed-cnn",
-        image_size: int = 32,
-        margin: float = 0.0,
-        square: bool = False,
-        epochs: int = 150,
-        lr: float = 1e-4,
-        decay: float = 1e-6,
-        batch_size: int = 32,
-        optimizer: str = "rmsprop",
-        seed: int = 0,
-        progress: bool = False,
+        self, model: str = "seed-cnn", image_size: int | None = None, margin: float | None = None,
+        square: bool | None = None, head: str = "linear", finetune_blocks: int = 0, epochs: int | None = None,
+        lr: float | None = None, decay: float | None = None, batch_size: int | None = None, optimizer: str | None = None,
+        schedule: str | None = None, weight_decay: float | None = None, label_smoothing: float | None = None,
+        patience: int | None = None, augment_views: int = 0, tta: bool = False, calibrate: bool = True,
+        seed: int = 0, cache_dir: str | Path | bool | None = None, progress: bool = False,
     ):
         self.model = model
         self.image_size = image_size
         self.margin = margin
         self.square = square
+        self.head = head
+        self.finetune_blocks = finetune_blocks
         self.epochs = epochs
         self.lr = lr
         self.decay = decay
         self.batch_size = batch_size
         self.optimizer = optimizer
+        self.schedule = schedule
+        self.weight_decay = weight_decay
+        self.label_smoothing = label_smoothing
+        self.patience = patience
+        self.augment_views = augment_views
+        self.tta = tta
+        self.calibrate = calibrate
         self.seed = seed
+        self.cache_dir = cache_dir
         self.progress = progress
 
-    # -- training ---------------------------------------------------------------------------
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs, lr=self.lr, decay=self.decay, batch_size=self.batch_size, optimizer=self.optimizer, seed=self.seed
-        )
+    # -- settings ---------------------------------------------------------------------------
+    def get_params(self) -> dict:
+        return {name: getattr(self, name) for name in _SETTINGS}
 
+    def resolved_params(self) -> dict:
+        """Settings with the model's recipe filled in where they were left ``None``."""
+        entry = get_entry(self.model)
+        base = entry.preprocessing(self.image_size or entry.default_image_size)
+        defaults = {"image_size": base.image_size, "margin": base.margin, "square": base.square, "decay": 0.0,
+                    "schedule": "keras", "weight_decay": 0.0, "label_smoothing": 0.0, "patience": 0, **entry.recipe}
+        params = self.get_params()
+        return {k: (defaults[k] if v is None and k in defaults else v) for k, v in params.items()}
+
+    def _preprocessing(self, params: dict) -> Preprocessing:
+        base = get_entry(self.model).preprocessing(params["image_size"])
+        return Preprocessing(**{**base.to_json(), "margin": params["margin"], "square": params["square"]})
+
+    def _train_config(self, params: dict) -> TrainConfig:
+        return TrainConfig(**{k: params[k] for k in ("epochs", "lr", "decay", "batch_size", "optimizer", "schedule",
+                                                   "weight_decay", "label_smoothing", "patience", "seed")})
+
+    def _network_options(self, params: dict, n_classes: int) -> dict:
+        options = {"n_classes": n_classes, "image_size": params["image_size"]}
+        if get_entry(self.model).pretrained:
+            options.update(head=params["head"], finetune_blocks=params["finetune_blocks"])
+        return options
+
+    @property
+    def uses_embeddings(self) -> bool:
+        """Frozen pretrained backbone: train and score the head on (cached) embeddings."""
+        return get_entry(self.model).pretrained and not self.finetune_blocks
+
+    # -- training ---------------------------------------------------------------------------
     def fit(self, train: LogoDataset, val: LogoDataset | None = None) -> LogoClassifier:
         """Learn the brands of ``train`` (its whole brand list, in order) from its logo crops;
-        ``val`` is scored after every epoch for the history."""
-        config = self.train_config()
-        entry = get_entry(self.model)
-        preprocessing = entry.default_preprocessing(self.image_size)
-        preprocessing = Preprocessing(**{**preprocessing.to_json(), "margin": self.margin, "square": self.square})
+        ``val`` is scored after every epoch and calibrates the scores."""
+        params = self.resolved_params()
+        config = self._train_config(params)
         brands = list(train.brands)
         if len(brands) < 2:
             raise ValueError(f"training data {train.name!r} has {len(brands)} brand(s); at least 2 are needed")
         samples = logo_samples(train)
         if not samples:
             raise ValueError(f"training data {train.name!r} has no logo boxes or labelled images")
-        x_train, y_train = samples_to_tensors(samples, preprocessing, brands, self.progress)
-        val_tensors = None
-        if val is not None and logo_samples(val):
-            val_tensors = samples_to_tensors(logo_samples(val), preprocessing, brands, self.progress)
+        val_samples = logo_samples(val) if val is not None else []
+        self.brands_, self.preprocessing_, self.params_ = brands, self._preprocessing(params), params
+        self.temperature_, self.calibration_ = 1.0, {}
         torch.manual_seed(self.seed)  # weight initialisation
-        network = create_model(self.model, n_classes=len(brands), image_size=self.image_size)
-        self.history_ = fit_classifier(network, (x_train, y_train), val_tensors, config, self.progress)
-        self.network_, self.brands_, self.preprocessing_ = network, brands, preprocessing
+        self.network_ = create_model(self.model, **self._network_options(params, len(brands)))
+        y = _labels(samples, brands)
+        y_val = _labels(val_samples, brands)
+        from logolens.training import feeding
+
+        if self.uses_embeddings:
+            x, x_val = feeding.embedding_sets(self, samples, val_samples, params)
+            target = self.network_.head
+            train_data = (x, feeding.repeat_labels(y, len(x)))
+        elif get_entry(self.model).pretrained:
+            target, train_data = self.network_, feeding.augmented_batches(self, samples, y, config)
+            x_val = feeding.crop_tensors(self, val_samples)
+        else:
+            target, train_data = self.network_, (feeding.crop_tensors(self, samples), y)
+            x_val = feeding.crop_tensors(self, val_samples)
+        val_data = (x_val, y_val) if len(val_samples) else None
+        self.history_ = fit_classifier(target, train_data, val_data, config, self.progress)
         self.n_train_samples_ = len(samples)
+        if val_data is not None and self.calibrate:
+            self._calibrate(target, x_val, y_val)
+        self.runner_ = None
         return self
+
+    def _calibrate(self, target: torch.nn.Module, x_val: torch.Tensor, y_val: torch.Tensor) -> None:
+        from logolens.inference.onnx_runtime import TorchRunner
+
+        logits = TorchRunner(target)(x_val)
+        self.temperature_ = fit_temperature(logits, y_val.numpy())
+        self.calibration_ = {
+            "temperature": self.temperature_,
+            "val_ece_before": expected_calibration_error(softmax(logits), y_val.numpy()),
+            "val_ece_after": expected_calibration_error(softmax(logits, self.temperature_), y_val.numpy()),
+            "val_samples": int(len(y_val)),
+        }
 
     # -- prediction -------------------------------------------------------------------------
     def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
+        if not hasattr(self, "brands_"):
             raise NotFittedError("this LogoClassifier is not fitted yet; call fit() or LogoClassifier.load(dir) first")
 
-    def predict_proba_tensors(self, x: torch.Tensor) -> np.ndarray:
-        """Softmax probabilities ``(N, n_brands)`` for preprocessed inputs ``(N, 3, S, S)``."""
+    def _runner(self):
+        if getattr(self, "runner_", None) is None:
+            from logolens.inference.onnx_runtime import TorchRunner
+
+            self.runner_ = TorchRunner(self.network)
+        return self.runner_
+
+    @property
+    def network(self) -> torch.nn.Module:
+        """The PyTorch network (built on first use for a model loaded to run with onnxruntime)."""
         self._check_fitted()
-        return torch.softmax(predict_logits(self.network_, x), dim=1).numpy()
+        if getattr(self, "network_", None) is None:
+            self.network_, _ = load_model(self.model_dir_)
+        return self.network_
+
+    def predict_logits_tensors(self, x: torch.Tensor) -> np.ndarray:
+        """Raw logits ``(N, n_brands)`` for preprocessed inputs ``(N, 3, S, S)``."""
+        self._check_fitted()
+        if len(x) == 0:
+            return np.zeros((0, len(self.brands_)), dtype=np.float32)
+        return np.asarray(self._runner()(x), dtype=np.float32)
+
+    def predict_proba_tensors(self, x: torch.Tensor) -> np.ndarray:
+        """Calibrated probabilities ``(N, n_brands)`` for preprocessed inputs ``(N, 3, S, S)``."""
+        self._check_fitted()
+        return softmax(self.predict_logits_tensors(x), self.temperature_) if len(x) else np.zeros((0, len(self.brands_)), np.float32)
 
     def predict_proba(self, images: Sequence[Image.Image | str | Path], boxes: Sequence | None = None) -> np.ndarray:
         """Probabilities for each image (a path or a PIL image), cropped to ``boxes[i]`` if given."""
@@ -117,15 +217,26 @@ class LogoClassifier:
         boxes = boxes if boxes is not None else [None] * len(images)
         if len(boxes) != len(images):
             raise ValueError(f"got {len(images)} images but {len(boxes)} boxes")
-        tensors = [self.preprocessing_(_as_image(image), box) for image, box in zip(images, boxes)]
-        if not tensors:
-            return np.zeros((0, len(self.brands_)), dtype=np.float32)
-        return self.predict_proba_tensors(torch.stack(tensors))
+        decoded = [_as_image(image) for image in images]
+        views = self.views()
+        total = np.zeros((len(images), len(self.brands_)), dtype=np.float64)
+        for preprocessing in views:
+            tensors = [preprocessing(image, box) for image, box in zip(decoded, boxes)]
+            if tensors:
+                total += self.predict_proba_tensors(torch.stack(tensors))
+        return (total / len(views)).astype(np.float32)
+
+    def views(self) -> list[Preprocessing]:
+        """The preprocessing of each test-time view: one, or one per :data:`TTA_MARGINS` with ``tta``."""
+        self._check_fitted()
+        if not self.tta:
+            return [self.preprocessing_]
+        base = self.preprocessing_.to_json()
+        return [Preprocessing(**{**base, "margin": base["margin"] + extra}) for extra in TTA_MARGINS]
 
     def classify(self, images: Sequence[Image.Image | str | Path], top_k: int = 5) -> list[list[Prediction]]:
         """The ``top_k`` brands per image, highest score first."""
-        probabilities = self.predict_proba(images)
-        return [top_predictions(row, self.brands_, top_k) for row in probabilities]
+        return [top_predictions(row, self.brands_, top_k) for row in self.predict_proba(images)]
 
     def evaluate(self, dataset: LogoDataset) -> tuple[dict, np.ndarray]:
         """Metrics on every logo crop of ``dataset`` and the ``(N, n_brands)`` probabilities."""
@@ -134,9 +245,13 @@ class LogoClassifier:
         unknown = sorted({s.brand for s in samples} - set(self.brands_))
         if unknown:
             raise ValueError(f"dataset {dataset.name!r} has brands the model does not know: {unknown}")
-        x, y = samples_to_tensors(samples, self.preprocessing_, self.brands_, self.progress)
-        probabilities = self.predict_proba_tensors(x)
-        return classification_report(y.numpy(), probabilities, self.brands_), probabilities
+        from logolens.training import feeding
+
+        probabilities = feeding.sample_probabilities(self, samples)
+        report = classification_report(_labels(samples, self.brands_).numpy(), probabilities, self.brands_)
+        report["ece"] = expected_calibration_error(probabilities, _labels(samples, self.brands_).numpy())
+        report["tta"] = bool(self.tta)
+        return report, probabilities
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, directory: str | Path, extra: dict | None = None) -> Path:
@@ -146,26 +261,66 @@ class LogoClassifier:
             "task": "classify",
             "brands": list(self.brands_),
             "preprocessing": self.preprocessing_.to_json(),
-            "settings": self.get_params(),
+            "settings": {k: v for k, v in self.params_.items()},
+            "temperature": self.temperature_,
+            "calibration": self.calibration_,
             **(extra or {}),
         }
-        return save_model(directory, self.network_, self.model, manifest)
+        directory = save_model(directory, self.network, self.model, manifest)
+        self.model_dir_ = Path(directory)
+        return directory
+
+    def export_onnx(self, atol: float = 1e-3) -> Path:
+        """Write ``model.onnx`` into the saved model folder, check it against PyTorch (max abs
+        logit difference <= ``atol`` on random inputs) and record it in the manifest."""
+        from logolens.inference.onnx_runtime import ONNX_FILE, OnnxRunner, TorchRunner, export_onnx
+        from logolens.models.storage import update_manifest
+
+        directory = getattr(self, "model_dir_", None)
+        if directory is None:
+            raise NotFittedError("save the model before exporting it to ONNX")
+        size = self.preprocessing_.image_size
+        path = export_onnx(self.network, size, directory / ONNX_FILE)
+        x = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(0))
+        difference = float(np.abs(OnnxRunner(path)(x) - TorchRunner(self.network)(x)).max())
+        if not difference <= atol:
+            path.unlink(missing_ok=True)
+            raise ModelError(f"{path}: the ONNX export differs from PyTorch by {difference:.2e} (> {atol:g}); not kept")
+        self.manifest_ = update_manifest(directory, {"onnx": {"file": ONNX_FILE, "weights": weights_path(directory).name,
+                                                              "max_abs_logit_difference": difference}})
+        return path
 
     @classmethod
-    def load(cls, directory: str | Path) -> LogoClassifier:
-        network, manifest = load_model(directory)
-        settings = {k: v for k, v in manifest.get("settings", {}).items() if k in cls().get_params()}
+    def load(cls, directory: str | Path, runtime: str = "auto") -> LogoClassifier:
+        """Load a model folder. ``runtime``: ``torch``, ``onnx`` (needs ``model.onnx``), or
+        ``auto`` (onnx when the folder has an up-to-date ``model.onnx`` and onnxruntime is installed)."""
+        from logolens.inference.onnx_runtime import ONNX_FILE, OnnxRunner
+        from logolens.models.storage import read_manifest
+
+        if runtime not in ("auto", "torch", "onnx"):
+            raise ValueError(f"unknown runtime {runtime!r}; choose from: auto, torch, onnx")
+        directory = Path(directory)
+        manifest = read_manifest(directory)
+        if manifest.get("task", "classify") != "classify":
+            raise ModelError(f"{directory}: a {manifest.get('task')!r} model, not a brand classifier")
+        settings = {k: v for k, v in manifest.get("settings", {}).items() if k in _SETTINGS}
         classifier = cls(**settings)
-        classifier.network_ = network
         classifier.brands_ = list(manifest["brands"])
         classifier.preprocessing_ = Preprocessing.from_json(manifest["preprocessing"])
-        classifier.manifest_ = manifest
+        classifier.params_ = classifier.resolved_params()
+        classifier.temperature_ = float(manifest.get("temperature", 1.0))
+        classifier.calibration_ = manifest.get("calibration", {})
+        classifier.manifest_, classifier.model_dir_ = manifest, directory
+        classifier.network_, classifier.runner_ = None, None
+        onnx_file = directory / ONNX_FILE
+        onnx_current = onnx_file.is_file() and manifest.get("onnx", {}).get("weights") == weights_path(directory, manifest).name
+        if runtime == "onnx" and not onnx_current:
+            raise ModelError(f"{directory}: no up-to-date {ONNX_FILE}; run 'logolens export --model {directory}'")
+        if runtime == "onnx" or (runtime == "auto" and onnx_current and _has_onnxruntime()):
+            classifier.runner_ = OnnxRunner(onnx_file)
+        else:
+            classifier.network_, _ = load_model(directory)
         return classifier
-
-    def get_params(self) -> dict:
-        return {name: getattr(self, name) for name in (
-            "model", "image_size", "margin", "square", "epochs", "lr", "decay", "batch_size", "optimizer", "seed"
-        )}
 
 
 def top_predictions(probabilities: np.ndarray, brands: Sequence[str], top_k: int = 5) -> list[Prediction]:
@@ -173,7 +328,16 @@ def top_predictions(probabilities: np.ndarray, brands: Sequence[str], top_k: int
     return [Prediction(brands[i], float(probabilities[i])) for i in order]
 
 
+def _labels(samples: Sequence[CropSample], brands: Sequence[str]) -> torch.Tensor:
+    index = {brand: i for i, brand in enumerate(brands)}
+    return torch.tensor([index[s.brand] for s in samples], dtype=torch.long)
+
+
 def _as_image(image: Image.Image | str | Path) -> Image.Image:
     return image.convert("RGB") if isinstance(image, Image.Image) else load_image(image)
 
 
+def _has_onnxruntime() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None

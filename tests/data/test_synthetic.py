@@ -114,6 +114,22 @@ def test_boxes_match_the_pasted_pixels_exactly():
             assert inside[0].any() and inside[-1].any() and inside[:, 0].any() and inside[:, -1].any()
 
 
+def test_occluders_hide_under_30_percent_of_each_logo():
+    brands = make_brands(6, seed=0)
+    occluded = 0
+    for seed in range(40):
+        picks = [brands[seed % 6], brands[(seed + 1) % 6]]
+        clean = compose_scene(picks, np.random.default_rng(seed), clutter=False, occlusion=False)
+        covered = compose_scene(picks, np.random.default_rng(seed), clutter=False, occlusion=True)
+        assert covered.boxes == clean.boxes  # occlusion never moves or shrinks a box
+        changed = np.any(np.asarray(clean.image) != np.asarray(covered.image), axis=-1)
+        for mask in clean.masks:
+            share = (changed & mask).sum() / mask.sum()
+            assert share < 0.3
+            occluded += share > 0
+    assert occluded >= 5
+
+
 def test_render_scene_boxes_lie_inside_and_do_not_overlap():
     brands = make_brands(6, seed=0)
     rng = np.random.default_rng(0)

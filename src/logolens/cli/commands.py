@@ -35,6 +35,13 @@ def run_data(args: argparse.Namespace) -> int:
     from logolens.data.formats import load_dataset
     from logolens.data.stats import dataset_stats
 
+    if args.data_command == "convert":
+        from logolens.data.coco import write_coco
+
+        dataset = load_dataset(args.path, format=args.format, images_dir=args.images_dir)
+        written = write_coco(dataset, args.out)
+        print(f"wrote {len(dataset)} images, {dataset.n_boxes} boxes, {len(dataset.brands)} brands to {written}")
+        return 0
     stats = dataset_stats(load_dataset(args.path, format=args.format, images_dir=args.images_dir))
     table = Table(title=f"{stats['name']}: {stats['images']} images, {stats['boxes']} boxes, {stats['brands']} brands")
     for column in ("brand", "images", "boxes"):

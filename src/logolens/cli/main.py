@@ -17,11 +17,26 @@ from logolens import __version__
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that suggests the closest option for a misspelt one (``--epoch`` → ``--epochs``)."""
+    """argparse that suggests the closest option for a misspelt one (``--epoch`` → ``--epochs``)
+    and accepts no abbreviations, so every spelling in scripts is the documented one."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def option_strings(self) -> list[str]:
+        """Every option of this parser and of its subcommands' parsers."""
+        options = []
+        for action in self._actions:
+            options += action.option_strings
+            if isinstance(action, argparse._SubParsersAction):
+                for parser in action.choices.values():
+                    options += parser.option_strings()
+        return options
 
     def error(self, message: str):  # noqa: D401 - argparse API
         if message.startswith("unrecognized arguments:"):
-            options = [o for action in self._actions for o in action.option_strings]
+            options = self.option_strings()
             for word in message.split(":", 1)[1].split():
                 close = difflib.get_close_matches(word.split("=")[0], options, n=1)
                 if close:
@@ -53,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("path", help="dataset file or folder")
     stats.add_argument("--format", default="auto", choices=_format_choices(), help="dataset format (default: detect)")
     stats.add_argument("--images-dir")
+    convert = data_commands.add_parser("convert", help="write any supported dataset as COCO JSON")
+    convert.add_argument("path", help="dataset file or folder")
+    convert.add_argument("out", help="COCO JSON file to write")
+    convert.add_argument("--format", default="auto", choices=_format_choices(), help="dataset format (default: detect)")
+    convert.add_argument("--images-dir")
     generate = data_commands.add_parser("generate", help="write a synthetic logo dataset (FlickrLogos-27 layout)")
     generate.add_argument("out", help="output folder")
     generate.add_argument("--brands", type=int, default=8, help="made-up brands (default: 8)")
@@ -108,10 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from logolens.errors import LogolensError
 
     args = build_parser().parse_args(argv)
-    warnings.showwarning = _show_warning
     from logolens.cli import commands
 
     handler = getattr(commands, f"run_{args.command}")
+    saved_showwarning, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         return handler(args) or 0
     except (LogolensError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as error:
@@ -120,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("logolens: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = saved_showwarning
 
 
 if __name__ == "__main__":

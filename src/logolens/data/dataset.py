@@ -76,7 +76,7 @@ class ImageRecord:
         if not self.brands:
             return NO_LOGO
         counts = Counter(box.brand for box in self.boxes)
-        return max(self.brands, key=lambda brand: (counts[brand], [-ord(c) for c in brand]))
+        return min(self.brands, key=lambda brand: (-counts[brand], brand))
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,12 @@ class LogoDataset:
     def subset(self, indices: Iterable[int], name: str | None = None) -> LogoDataset:
         """The records at ``indices`` (in that order), with this dataset's brand list."""
         return replace(self, records=tuple(self.records[i] for i in indices), name=name or self.name)
+
+    def image_level(self) -> LogoDataset:
+        """The same images labelled per image only (boxes dropped): whole-image classification,
+        as in the original post, which classified whole photos sorted into brand folders."""
+        records = tuple(replace(record, boxes=(), brands=record.brands) for record in self.records)
+        return replace(self, records=records, name=f"{self.name}-images")
 
     @property
     def n_boxes(self) -> int:

@@ -1,13 +1,15 @@
 """Opening images safely: one clear error for every way an image file can be unusable.
 
-Pillow reports corrupt, truncated, non-image and oversized files with several exception types
-(and oversized ones sometimes only with a warning); everything here surfaces as one
-:class:`~logolens.errors.ImageError` naming the file, so a batch can report it and move on.
+Pillow reports corrupt, truncated and non-image files with several exception types; everything
+here surfaces as one :class:`~logolens.errors.ImageError` naming the file, so a batch can report
+it and move on. Oversized images (decompression bombs) are refused from the header alone, before
+a single pixel is decoded.
 """
 
 from __future__ import annotations
 
-import warnings
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -41,17 +43,30 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
             raise ImageError(path, f"cannot decode image ({_short(error)})") from None
 
 
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+@contextmanager
+def _header_only_limits():
+    """Lift Pillow's own pixel limit while a header is parsed: logolens applies ``max_pixels``
+    itself before any pixel is decoded, and Pillow's global limit would otherwise override a
+    caller's larger ``max_pixels`` (with a misleading message)."""
+    with _PIL_LIMIT_LOCK:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
 def _open(path: Path, max_pixels: int) -> Image.Image:
     if not path.exists():
         raise ImageError(path, "no such file")
     if path.is_dir():
         raise ImageError(path, "is a folder, not an image")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with _header_only_limits():
             image = Image.open(path)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(path, f"image is too large (over {max_pixels:,} pixels)") from None
     except UnidentifiedImageError:
         raise ImageError(path, "not an image file (or an unsupported format)") from None
     except (OSError, ValueError, SyntaxError) as error:

@@ -58,8 +58,8 @@ def split_dataset(dataset: LogoDataset, val_fraction: float = 0.2, test_fraction
     """Split ``dataset`` by image, stratified by primary brand, reproducibly from ``seed``.
 
     Each brand group of ``n`` images gives ``round(n * test_fraction)`` test and
-    ``round(n * val_fraction)`` validation images (at least one of each asked-for part when the
-    group has three or more images, and always at least one training image).
+    ``round(n * val_fraction)`` validation images, but at least one of each asked-for part while
+    images remain, and always at least one training image (test is served first).
     """
     for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 <= value < 1.0:
@@ -75,7 +75,7 @@ def split_dataset(dataset: LogoDataset, val_fraction: float = 0.2, test_fraction
         indices = groups[key]
         order = [indices[i] for i in rng.permutation(len(indices))]
         n_test = _part_size(len(order), test_fraction)
-        n_val = _part_size(len(order) - n_test, val_fraction * len(order) / max(len(order) - n_test, 1))
+        n_val = min(_part_size(len(order), val_fraction), _part_size(len(order) - n_test, 1.0))
         parts["test"] += order[:n_test]
         parts["val"] += order[n_test : n_test + n_val]
         parts["train"] += order[n_test + n_val :]
@@ -90,9 +90,7 @@ def split_dataset(dataset: LogoDataset, val_fraction: float = 0.2, test_fraction
 
 
 def _part_size(n: int, fraction: float) -> int:
+    """``round(n * fraction)``, at least 1 for a positive fraction, leaving one image for training."""
     if fraction <= 0 or n < 2:
         return 0
-    size = int(round(n * fraction))
-    if n >= 3:
-        size = max(size, 1)
-    return min(size, n - 1)
+    return min(max(int(round(n * fraction)), 1), n - 1)

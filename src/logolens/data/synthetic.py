@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from logolens.data.geometry import perspective_coefficients
 from logolens.data.dataset import NO_LOGO, Box, ImageRecord, LogoDataset
 from logolens.data.flickr27 import IMAGES_DIR, QUERY_FILE, TRAINING_FILE, read_training_annotations, write_training_annotations
 from logolens.errors import DataError
@@ -69,8 +70,7 @@ class BrandMark:
 
     def render(self, height: int) -> Image.Image:
         """The logo as RGBA on a transparent background, cropped to its alpha > 0 box, ``height`` px tall."""
-        if not 8 <= height <= 2048:
-            raise ValueError(f"logo height must be 8..2048 pixels, got {height}")
+        _check_range("logo height in pixels", height, 8, 2048)
         return _render(self, int(height)).copy()
 
 
@@ -81,8 +81,7 @@ def make_brands(n_brands: int, seed: int = 0) -> list[BrandMark]:
     brands), so every brand has its own primary colour; shapes cycle so that brands sharing a hue
     never share a shape.
     """
-    if not 1 <= n_brands <= MAX_BRANDS:
-        raise ValueError(f"n_brands must be 1..{MAX_BRANDS}, got {n_brands}")
+    _check_range("n_brands", n_brands, 1, MAX_BRANDS)
     rng = np.random.default_rng(seed)
     n_hues = min(n_brands, 16)
     offset, hue_order, shape_order = rng.random(), rng.permutation(n_hues), rng.permutation(len(SHAPES))
@@ -136,8 +135,7 @@ def render_scene(brands: Sequence[BrandMark], rng: np.random.Generator, size: tu
     another (box IoU >= 0.1) after many tries is left out, so a very crowded request may return
     fewer boxes.
     """
-    if not 0 <= n_logos <= MAX_LOGOS:
-        raise ValueError(f"n_logos must be 0..{MAX_LOGOS}, got {n_logos}")
+    _check_range("n_logos", n_logos, 0, MAX_LOGOS)
     if n_logos and not brands:
         raise ValueError("brands is empty; give at least one BrandMark to draw logos from")
     if not allow_same_brand and n_logos > len(brands):
@@ -168,7 +166,8 @@ def compose_scene(picks: Sequence[BrandMark], rng: np.random.Generator, size: tu
             if rng.random() < 0.3:
                 _occlude(image, box, masks, rng)
     if clutter:
-        noisy = np.asarray(image, dtype=np.float32) + rng.standard_normal((height, width, 3), dtype=np.float32) * rng.uniform(0, 6)
+        noise = rng.standard_normal((height, width, 1), dtype=np.float32) * np.float32(rng.uniform(0, 6))  # sensor grain
+        noisy = np.asarray(image, dtype=np.float32) + noise
         image = Image.fromarray(np.clip(noisy + 0.5, 0, 255).astype(np.uint8), "RGB")
     return Scene(image, boxes, masks)
 
@@ -184,14 +183,10 @@ def generate_dataset(out_dir: str | Path, n_brands: int = 8, images_per_brand: i
     of exactly ``images_per_brand`` images; other logos in an image never outnumber it. Returns the
     dataset as read back from the training file (no-logo images are only in the query file).
     """
-    if images_per_brand < 1:
-        raise ValueError(f"images_per_brand must be >= 1, got {images_per_brand}")
-    if no_logo_images < 0:
-        raise ValueError(f"no_logo_images must be >= 0, got {no_logo_images}")
-    if not 1 <= max_logos_per_image <= MAX_LOGOS:
-        raise ValueError(f"max_logos_per_image must be 1..{MAX_LOGOS}, got {max_logos_per_image}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
+    _check_range("images_per_brand", images_per_brand, 1, 100_000)
+    _check_range("no_logo_images", no_logo_images, 0, 100_000)
+    _check_range("max_logos_per_image", max_logos_per_image, 1, MAX_LOGOS)
+    _check_range("seed", seed, 0, 2**63 - 1)
     _check_size(image_size)
     brands = make_brands(n_brands, seed)
     out_dir = Path(out_dir)
@@ -201,9 +196,9 @@ def generate_dataset(out_dir: str | Path, n_brands: int = 8, images_per_brand: i
     order = np.random.default_rng((seed, 1)).permutation(len(mains))
     indices = range(len(mains))
     if progress:
-        from rich.progress import track
+        from logolens.progress import track
 
-        indices = track(indices, description="Generating synthetic scenes", total=len(mains))
+        indices = track(indices, "generating scenes", total=len(mains))
     records, queries = [], []
     for i in indices:
         main = mains[order[i]]
@@ -250,6 +245,11 @@ def _picks_with_main(main: BrandMark, brands: Sequence[BrandMark], rng: np.rando
     return [main, *extras_main, *extras_other]
 
 
+def _check_range(name: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be {low}..{high}, got {value}")
+
+
 def _check_size(size: tuple[int, int]) -> tuple[int, int]:
     width, height = (int(v) for v in size)
     if not (64 <= width <= 4096 and 64 <= height <= 4096):
@@ -290,7 +290,7 @@ def _new_text(rng: np.random.Generator, name: str, used: set[str]) -> str:
     return text
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=64)
 def _font(size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)  # type: ignore[return-value]
 
@@ -393,7 +393,6 @@ def _resize_tight(image: Image.Image, height: int) -> Image.Image:
     return image
 
 
-
 def _random_colour(rng: np.random.Generator, grey_share: float = 0.6) -> tuple[int, int, int]:
     """Clutter colour: mostly greys, otherwise a muted random hue, so clutter never mimics a brand."""
     if rng.random() < grey_share:
@@ -404,7 +403,7 @@ def _random_colour(rng: np.random.Generator, grey_share: float = 0.6) -> tuple[i
 def _background(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
     """A gradient, optionally with blotches and stripes or checks, then distractor clutter."""
     width, height = size
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    yy, xx = np.arange(height, dtype=np.float32)[:, None], np.arange(width, dtype=np.float32)[None, :]
     angle = rng.uniform(0, 2 * math.pi)
     t = xx * math.cos(angle) + yy * math.sin(angle)
     t = (t - t.min()) / max(float(t.max() - t.min()), 1.0)
@@ -503,16 +502,7 @@ def _warp(logo: Image.Image, rng: np.random.Generator, pad: int = 4) -> Image.Im
     dst = moved @ rotation.T
     dst -= dst.min(axis=0) - pad
     out = tuple(int(math.ceil(v)) + pad for v in dst.max(axis=0))
-    return logo.transform(out, Image.Transform.PERSPECTIVE, _homography(dst, src), Image.Resampling.BICUBIC)
-
-
-def _homography(dst: np.ndarray, src: np.ndarray) -> tuple[float, ...]:
-    """PIL PERSPECTIVE coefficients mapping output points ``dst`` to input points ``src`` (4 each)."""
-    rows, rhs = [], []
-    for (X, Y), (x, y) in zip(dst, src):
-        rows += [[X, Y, 1, 0, 0, 0, -X * x, -Y * x], [0, 0, 0, X, Y, 1, -X * y, -Y * y]]
-        rhs += [x, y]
-    return tuple(float(v) for v in np.linalg.solve(np.array(rows), np.array(rhs)))
+    return logo.transform(out, Image.Transform.PERSPECTIVE, perspective_coefficients(dst, src), Image.Resampling.BICUBIC)
 
 
 def _occlude(image: Image.Image, box: Box, masks: list[np.ndarray], rng: np.random.Generator) -> None:

@@ -9,7 +9,9 @@ Keras' ``fit``, training loss and accuracy are the running means over the epoch'
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 
 import torch
@@ -19,6 +21,7 @@ from logolens.progress import make_progress
 from logolens.utils import unknown_choice_message
 
 OPTIMIZERS = ("rmsprop", "adamw", "sgd")
+SCHEDULES = ("keras", "cosine")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,9 @@ class TrainConfig:
     batch_size: int = 32  # Keras' default batch size
     optimizer: str = "rmsprop"
     weight_decay: float = 0.0  # for adamw / sgd
+    schedule: str = "keras"  # "keras": lr / (1 + decay * step); "cosine": to 0 over all steps
+    label_smoothing: float = 0.0  # 0.1 softens targets; 0 is plain categorical cross-entropy
+    patience: int = 0  # stop after this many epochs without a better val_loss (0: never); best weights kept
     seed: int = 0  # shuffling and dropout
 
     def __post_init__(self) -> None:
@@ -40,6 +46,12 @@ class TrainConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(unknown_choice_message("optimizer", self.optimizer, OPTIMIZERS))
+        if self.schedule not in SCHEDULES:
+            raise ValueError(unknown_choice_message("schedule", self.schedule, SCHEDULES))
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.patience < 0:
+            raise ValueError(f"patience must be >= 0, got {self.patience}")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -53,52 +65,66 @@ def make_optimizer(parameters, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(parameters, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
 
 
+TrainBatches = Callable[[torch.Tensor], Iterable[tuple[torch.Tensor, torch.Tensor]]]
+"""Given a permutation of sample indices, yields ``(x, y)`` batches (e.g. with fresh augmentation)."""
+
+
+def tensor_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> TrainBatches:
+    def batches(order: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            yield x[batch], y[batch]
+
+    return batches
+
+
 def fit_classifier(
     model: nn.Module,
-    train: tuple[torch.Tensor, torch.Tensor],
+    train: tuple[torch.Tensor, torch.Tensor] | tuple[int, TrainBatches],
     val: tuple[torch.Tensor, torch.Tensor] | None,
     config: TrainConfig,
     progress: bool = False,
 ) -> list[dict]:
-    """Train ``model`` (logits out) on ``train = (x, y)``; returns one history row per epoch.
+    """Train ``model`` (logits out); returns one history row per epoch.
 
-    Rows hold ``epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds`` (validation values
-    are ``None`` without ``val``).
+    ``train`` is ``(x, y)`` tensors, or ``(n_samples, batches)`` where ``batches(order)`` yields
+    ``(x, y)`` for a permutation of the samples (how augmented crops are fed). Rows hold
+    ``epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds`` (validation values ``None``
+    without ``val``). With ``patience``, training stops early and the best weights are restored.
     """
-    x_train, y_train = train
-    if len(x_train) == 0:
+    if isinstance(train[0], torch.Tensor):
+        n_samples, batches = len(train[0]), tensor_batches(train[0], train[1], config.batch_size)
+    else:
+        n_samples, batches = train
+    if n_samples == 0:
         raise ValueError("no training samples")
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)  # dropout masks
-    optimizer = make_optimizer(model.parameters(), config)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (1.0 + config.decay * step))
-    loss_fn = nn.CrossEntropyLoss()
-    history = []
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer(parameters, config)
+    total_steps = config.epochs * -(-n_samples // config.batch_size)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config, total_steps))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    history: list[dict] = []
+    best_loss, best_state, stale = float("inf"), None, 0
     with make_progress(progress) as bar:
         task = bar.add_task("training", total=config.epochs, status="")
         for epoch in range(1, config.epochs + 1):
             started = time.perf_counter()
             model.train()
-            order = torch.randperm(len(x_train), generator=generator)
-            total_loss, total_correct = 0.0, 0
-            for start in range(0, len(order), config.batch_size):
-                batch = order[start : start + config.batch_size]
-                logits = model(x_train[batch])  # (B, n_classes)
-                loss = loss_fn(logits, y_train[batch])
+            total_loss, total_correct, seen = 0.0, 0, 0
+            for x, y in batches(torch.randperm(n_samples, generator=generator)):
+                logits = model(x)  # (B, n_classes)
+                loss = loss_fn(logits, y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 schedule.step()
-                total_loss += loss.item() * len(batch)
-                total_correct += int((logits.argmax(1) == y_train[batch]).sum())
-            row = {
-                "epoch": epoch,
-                "loss": total_loss / len(order),
-                "accuracy": total_correct / len(order),
-                "val_loss": None,
-                "val_accuracy": None,
-                "lr": optimizer.param_groups[0]["lr"],
-            }
+                total_loss += loss.item() * len(y)
+                total_correct += int((logits.argmax(1) == y).sum())
+                seen += len(y)
+            row = {"epoch": epoch, "loss": total_loss / seen, "accuracy": total_correct / seen,
+                   "val_loss": None, "val_accuracy": None, "lr": optimizer.param_groups[0]["lr"]}
             if val is not None and len(val[0]):
                 row["val_loss"], row["val_accuracy"] = evaluate_tensors(model, val, config.batch_size * 4)
             row["seconds"] = time.perf_counter() - started
@@ -107,8 +133,25 @@ def fit_classifier(
             if row["val_accuracy"] is not None:
                 status += f" val_acc {row['val_accuracy']:.3f}"
             bar.update(task, advance=1, status=status)
+            if config.patience and row["val_loss"] is not None:
+                if row["val_loss"] < best_loss - 1e-6:
+                    best_loss, stale = row["val_loss"], 0
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    stale += 1
+                    if stale >= config.patience:
+                        bar.update(task, total=epoch, status=status + " (early stop)")
+                        break
+    if best_state is not None:
+        model.load_state_dict(best_state)
     model.eval()
     return history
+
+
+def _lr_factor(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
+    if config.schedule == "cosine":
+        return lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
+    return lambda step: 1.0 / (1.0 + config.decay * step)
 
 
 @torch.no_grad()

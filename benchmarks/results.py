@@ -1,0 +1,43 @@
+"""Shared by the benchmark scripts: find the real data, and update one section of RESULTS.md.
+
+Each benchmark owns a section between ``<!-- begin NAME -->`` and ``<!-- end NAME -->`` markers,
+so re-running one benchmark rewrites its own numbers and leaves the others alone.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+FIGURES = HERE / "figures"
+FLICKR27 = HERE.parent.parent / "shared" / "datasets" / "flickr_logos_27"
+
+
+def flickr27_or_exit(path: str | None = None) -> Path:
+    root = Path(path) if path else FLICKR27
+    if not (root / "flickr_logos_27_dataset_training_set_annotation.txt").is_file():
+        sys.exit(f"FlickrLogos-27 not found at {root}; pass --data PATH")
+    return root
+
+
+def command_line() -> str:
+    return "python " + " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).resolve().relative_to(HERE.parent).as_posix(), *sys.argv[1:]])
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_section(name: str, body: str) -> None:
+    """Replace (or append) section ``name`` of RESULTS.md with ``body``."""
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    block = f"<!-- begin {name} -->\n{body.strip()}\n<!-- end {name} -->"
+    pattern = re.compile(rf"<!-- begin {re.escape(name)} -->.*?<!-- end {re.escape(name)} -->", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(text, encoding="utf-8")

@@ -1,0 +1,50 @@
+"""Classification heads that sit on a backbone's embedding.
+
+A linear head on frozen embeddings (a linear probe) is the standard, strong baseline for
+self-supervised backbones such as DINOv2; a small MLP can help when brands are not linearly
+separable in the embedding. Both take ``(B, D)`` embeddings and return ``(B, n_classes)`` logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+HEADS = ("linear", "mlp")
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    kind: str = "linear"  # "linear" or "mlp"
+    embedding_dim: int = 384  # input width, set by the backbone
+    n_classes: int = 27
+    hidden: int = 512  # mlp only
+    dropout: float = 0.1  # mlp only, before the output layer
+
+    def __post_init__(self) -> None:
+        if self.kind not in HEADS:
+            from logolens.utils import unknown_choice_message
+
+            raise ValueError(unknown_choice_message("head", self.kind, HEADS))
+
+
+class Head(nn.Module):
+    """LayerNorm-free head: ``Linear`` or ``Linear-GELU-Dropout-Linear``."""
+
+    def __init__(self, config: HeadConfig):
+        super().__init__()
+        self.config = config
+        if config.kind == "linear":
+            self.layers = nn.Sequential(nn.Dropout(0.0), nn.Linear(config.embedding_dim, config.n_classes))
+        else:
+            self.layers = nn.Sequential(
+                nn.Linear(config.embedding_dim, config.hidden),
+                nn.GELU(),
+                nn.Dropout(config.dropout),
+                nn.Linear(config.hidden, config.n_classes),
+            )
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.layers(embeddings)  # (B, D) -> (B, n_classes)

@@ -1,0 +1,77 @@
+"""Shared fixtures: one small generated dataset and one tiny trained model per test session.
+
+Both are built once (about a second each) and shared read-only: a test that needs to change a
+model folder copies it first (see ``model_copy``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+# Tiny models train fastest on one thread: with two threads on a busy 2-core machine, OpenMP
+# spin-waiting made epochs 30x slower. Set before torch is imported (torch reads it at start-up).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+if "torch" in sys.modules:  # imported earlier by a plugin: set it directly
+    sys.modules["torch"].set_num_threads(1)
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_embedding_cache(tmp_path_factory):
+    """Cached embeddings go to a temporary folder, never the user's ~/.cache."""
+    os.environ["LOGOLENS_CACHE_DIR"] = str(tmp_path_factory.mktemp("embedding-cache"))
+
+
+SYNTH_BRANDS = 4
+SYNTH_IMAGES_PER_BRAND = 12
+SYNTH_SEED = 0
+VAL_FRACTION = 0.25
+TRAIN_SETTINGS = dict(model="seed-cnn", image_size=32, epochs=15, lr=1e-3, batch_size=16, seed=0)
+"""A few seconds of training: enough for the generated brands' distinct colours and shapes."""
+
+
+@pytest.fixture(scope="session")
+def train_settings() -> dict:
+    """The LogoClassifier settings ``trained_model_dir`` was trained with."""
+    return dict(TRAIN_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def synthetic_dataset_dir(tmp_path_factory) -> Path:
+    """A FlickrLogos-27-style folder of 4 made-up brands x 12 scenes (1-2 logos each)."""
+    from logolens.data.synthetic import generate_dataset
+
+    out = tmp_path_factory.mktemp("synthetic")
+    generate_dataset(out, n_brands=SYNTH_BRANDS, images_per_brand=SYNTH_IMAGES_PER_BRAND, seed=SYNTH_SEED)
+    return out
+
+
+@pytest.fixture(scope="session")
+def synthetic_dataset(synthetic_dataset_dir):
+    from logolens.data.formats import load_dataset
+
+    return load_dataset(synthetic_dataset_dir, format="flickr27")
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory, synthetic_dataset_dir, synthetic_dataset) -> Path:
+    """A model folder written by ``train_and_report`` (image-level split, 25% validation).
+
+    Shared by the whole session: do not write into it.
+    """
+    from logolens.classifier import LogoClassifier
+    from logolens.training.run import train_and_report
+
+    out = tmp_path_factory.mktemp("trained") / "model"
+    source = {"path": str(synthetic_dataset_dir.resolve()), "format": "flickr27", "images_dir": None}
+    train_and_report(synthetic_dataset, out, LogoClassifier(**TRAIN_SETTINGS), val_fraction=VAL_FRACTION, data_source=source)
+    return out
+
+
+@pytest.fixture
+def model_copy(trained_model_dir, tmp_path) -> Path:
+    """A private copy of the trained model folder, free to modify."""
+    return Path(shutil.copytree(trained_model_dir, tmp_path / "model"))
