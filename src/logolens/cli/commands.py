@@ -61,14 +61,40 @@ def run_train(args: argparse.Namespace) -> int:
 
     dataset = load_dataset(args.data, format=args.format, images_dir=args.images_dir)
     classifier = LogoClassifier(
-        model=args.model, image_size=args.image_size, margin=args.margin, square=args.square, epochs=args.epochs,
-        lr=args.lr, decay=args.decay, batch_size=args.batch_size, optimizer=args.optimizer, seed=args.seed,
-        progress=not args.no_progress,
+        model=args.model, image_size=args.image_size, margin=args.margin, square=args.square, head=args.head,
+        finetune_blocks=args.finetune_blocks, epochs=args.epochs, lr=args.lr, decay=args.decay, batch_size=args.batch_size,
+        optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing, patience=args.patience, augment_views=args.augment_views, tta=args.tta,
+        calibrate=not args.no_calibrate, seed=args.seed, cache_dir=args.cache_dir, progress=not args.no_progress,
     )
     source = {"path": str(Path(args.data).resolve()), "format": args.format,
               "images_dir": str(Path(args.images_dir).resolve()) if args.images_dir else None}
-    summary = train_and_report(dataset, args.out, classifier, args.val_fraction, args.test_fraction, data_source=source)
+    summary = train_and_report(dataset, args.out, classifier, args.val_fraction, args.test_fraction, data_source=source,
+                               export_onnx=not args.no_onnx)
     _print_summary(summary)
+    return 0
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from logolens.data.formats import load_dataset
+    from logolens.training.sweep import run_sweep as sweep
+    from logolens.training.sweep import write_sweep
+
+    dataset = load_dataset(args.data, format=args.format, images_dir=args.images_dir)
+    rows = sweep(dataset, args.models, lrs=args.lrs or [None], image_sizes=args.image_sizes or [None], heads=args.heads,
+                 epochs=args.epochs, val_fraction=args.val_fraction, seed=args.seed, cache_dir=args.cache_dir,
+                 progress=not args.no_progress)
+    files = write_sweep(rows, args.out)
+    print(files["markdown"].read_text(encoding="utf-8"), end="")
+    print(f"written: {files['csv']}, {files['markdown']}, {files['plot']}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from logolens.classifier import LogoClassifier
+
+    path = LogoClassifier.load(args.model, runtime="torch").export_onnx()
+    print(f"wrote {path}")
     return 0
 
 
@@ -79,6 +105,12 @@ def _print_summary(summary: dict) -> None:
         val = summary["val"]
         print(f"validation ({summary['val_images']} images, {val['n_samples']} crops): top-1 {val['top1_accuracy']:.3f}, "
               f"top-5 {val['top5_accuracy']:.3f}, macro F1 {val['macro_f1']:.3f} (chance {val['chance_accuracy']:.3f})")
+    calibration = summary.get("calibration") or {}
+    if calibration:
+        print(f"calibration: temperature {calibration['temperature']:.3f}, validation ECE "
+              f"{calibration['val_ece_before']:.3f} -> {calibration['val_ece_after']:.3f}")
+    if summary.get("onnx"):
+        print(f"onnx export: {summary['onnx']}")
     print(f"model and reports written to {summary['model_dir']}")
 
 
@@ -103,7 +135,7 @@ def run_classify(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
-    classifier = LogoClassifier.load(args.model)
+    classifier = LogoClassifier.load(args.model, runtime=args.runtime)
     failures = 0
     for image in args.images:
         try:

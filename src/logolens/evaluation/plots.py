@@ -10,7 +10,7 @@ import numpy as np
 from logolens.utils import atomic_write
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display needed
@@ -19,8 +19,8 @@ def _pyplot():
     return plt
 
 
-def _save(figure, path: str | Path) -> Path:
-    plt = _pyplot()
+def save_figure(figure, path: str | Path) -> Path:
+    plt = pyplot()
     try:
         return atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
     finally:
@@ -29,7 +29,7 @@ def _save(figure, path: str | Path) -> Path:
 
 def plot_history(history: Sequence[dict], path: str | Path, title: str = "Training history") -> Path:
     """Loss (top) and accuracy (bottom) per epoch, training and validation, like Keras' plot."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [row["epoch"] for row in history]
     figure, (loss_axis, accuracy_axis) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
     for axis, key, label in ((loss_axis, "loss", "loss"), (accuracy_axis, "accuracy", "accuracy")):
@@ -43,12 +43,12 @@ def plot_history(history: Sequence[dict], path: str | Path, title: str = "Traini
     accuracy_axis.set_ylim(-0.02, 1.02)
     accuracy_axis.set_xlabel("epoch")
     loss_axis.set_title(title)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_confusion(matrix: np.ndarray | Sequence[Sequence[int]], brands: Sequence[str], path: str | Path, title: str = "Confusion matrix") -> Path:
     """Row-normalised confusion matrix (rows: true brand, columns: predicted brand), counts written in."""
-    plt = _pyplot()
+    plt = pyplot()
     matrix = np.asarray(matrix, dtype=np.float64)
     rows = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
@@ -65,4 +65,4 @@ def plot_confusion(matrix: np.ndarray | Sequence[Sequence[int]], brands: Sequenc
             if count:
                 axis.text(j, i, int(count), ha="center", va="center", fontsize=6, color="white" if normalised[i, j] > 0.5 else "black")
     figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04, label="share of true brand")
-    return _save(figure, path)
+    return save_figure(figure, path)

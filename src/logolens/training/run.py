@@ -30,12 +30,14 @@ def train_and_report(
     test_fraction: float = 0.0,
     split_seed: int | None = None,
     data_source: dict | None = None,
+    export_onnx: bool = False,
 ) -> dict:
     """Split ``dataset`` by image, fit ``classifier``, write the model folder ``out`` and its reports.
 
     ``split_seed`` defaults to the classifier's seed. ``data_source`` (path, format) is recorded
-    in the manifest so ``logolens evaluate`` can find the held-out images again. Returns a summary
-    with the validation metrics.
+    in the manifest so ``logolens evaluate`` can find the held-out images again. ``export_onnx``
+    also writes ``model.onnx`` (checked against PyTorch). Returns a summary with the validation
+    metrics and calibration.
     """
     out = Path(out)
     split = split_dataset(dataset, val_fraction, test_fraction, classifier.seed if split_seed is None else split_seed)
@@ -55,7 +57,10 @@ def train_and_report(
         "test_images": len(split.test),
         "train_samples": classifier.n_train_samples_,
         "final_train_accuracy": classifier.history_[-1]["accuracy"],
+        "calibration": classifier.calibration_,
     }
+    if export_onnx:
+        summary["onnx"] = str(classifier.export_onnx())
     if len(split.val):
         report, _ = classifier.evaluate(split.val)
         write_report(report, out, title=f"{classifier.model}: validation")
