@@ -151,9 +151,13 @@ def run_classify(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from logolens.demo import run_demo as demo
 
-    summary = demo(args.out, epochs=args.epochs, seed=args.seed, progress=not args.no_progress)
-    _print_summary(summary)
-    val = summary["val"]
-    print(f"demo: validation top-1 accuracy {val['top1_accuracy']:.3f} vs chance {val['chance_accuracy']:.3f} "
-          f"({val['top1_accuracy'] / val['chance_accuracy']:.1f}x); see {summary['model_dir']}/history.png and confusion.png")
+    summaries = demo(args.out, epochs=args.epochs, seed=args.seed, progress=not args.no_progress)
+    for name, summary in summaries.items():
+        print(f"== {name}")
+        _print_summary(summary)
+    print()
+    for name, summary in summaries.items():
+        val = summary["val"]
+        print(f"demo: {name:12s} validation top-1 {val['top1_accuracy']:.3f} vs chance {val['chance_accuracy']:.3f} "
+              f"({val['top1_accuracy'] / val['chance_accuracy']:.1f}x); plots in {summary['model_dir']}/")
     return 0

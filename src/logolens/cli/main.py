@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="the main job on generated data: train, evaluate, plot")
     demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
-    demo.add_argument("--epochs", type=int, default=40, help="training epochs (default: 40)")
+    demo.add_argument("--epochs", type=int, default=40, help="seed CNN training epochs (default: 40)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
 

@@ -32,21 +32,14 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("LOGOLENS_CACHE_DIR") or Path.home() / ".cache" / "logolens" / "embeddings")
 
 
-_content_hashes: dict[tuple[str, int, int], str] = {}
-
-
 def file_digest(path: str | Path) -> str:
-    """sha256 of a file's bytes, memoised per (path, size, mtime) for this process."""
-    path = Path(path)
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _content_hashes:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        _content_hashes[key] = digest.hexdigest()
-    return _content_hashes[key]
+    """sha256 of a file's bytes. Deliberately not memoised by path and time stamp: a file rewritten
+    within one clock tick, or restored with its old time stamp, must not keep its old digest."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class EmbeddingCache:
@@ -72,7 +65,7 @@ class EmbeddingCache:
         path = self._path(key)
         try:
             value = np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError):  # missing, truncated or empty entry: recompute
             self.misses += 1
             return None
         self.hits += 1

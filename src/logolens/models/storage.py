@@ -39,8 +39,14 @@ def _state_to_save(model: nn.Module) -> dict[str, torch.Tensor]:
     return {key: value.detach().cpu().contiguous() for key, value in state.items()}
 
 
-def save_model(directory: str | Path, model: nn.Module, model_name: str, manifest: dict[str, Any]) -> Path:
-    """Write ``model``'s weights and a manifest (``manifest`` plus format and architecture fields)."""
+def save_model(
+    directory: str | Path, model: nn.Module, model_name: str, manifest: dict[str, Any], keep_if_same_weights: tuple[str, ...] = ()
+) -> Path:
+    """Write ``model``'s weights and a manifest (``manifest`` plus format and architecture fields).
+
+    ``keep_if_same_weights`` names entries of the folder's previous manifest (such as ``onnx``, an
+    export made from the weights) to carry over when the weights come out byte-identical.
+    """
     directory = Path(directory)
     buffer = io.BytesIO()  # saving via a buffer keeps the archive's inner name fixed ("archive")
     torch.save(_state_to_save(model), buffer)
@@ -51,6 +57,9 @@ def save_model(directory: str | Path, model: nn.Module, model_name: str, manifes
         atomic_write(weights, lambda tmp: tmp.write_bytes(data))
     from logolens import __version__
 
+    if keep_if_same_weights and _named_weights(directory) == weights.name:
+        previous = read_manifest(directory)
+        manifest = {**{k: previous[k] for k in keep_if_same_weights if k in previous}, **manifest}
     config = getattr(model, "config", None)
     payload = {
         **manifest,

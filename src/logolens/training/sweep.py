@@ -81,7 +81,7 @@ def write_sweep(rows: Sequence[dict], out: str | Path) -> dict[str, Path]:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: row.get(k, "") for k in COLUMNS})
-    ranked = sorted(rows, key=lambda r: -(r.get("val_top1") or -1))
+    ranked = sorted(rows, key=lambda r: (r.get("val_top1") is None, -(r.get("val_top1") or 0.0)))
     table = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     table += ["| " + " | ".join(_cell(r.get(k)) for k in COLUMNS) + " |" for r in ranked]
     return {
