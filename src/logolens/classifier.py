@@ -34,6 +34,7 @@ from logolens.evaluation.metrics import classification_report
 from logolens.models.preprocessing import Preprocessing
 from logolens.models.registry import create_model, get_entry
 from logolens.models.storage import load_model, save_model, weights_path
+from logolens.training import feeding
 from logolens.training.loop import TrainConfig, fit_classifier
 
 TTA_MARGINS = (0.0, 0.15, 0.3)
@@ -147,8 +148,6 @@ class LogoClassifier:
         self.network_ = create_model(self.model, **self._network_options(params, len(brands)))
         y = _labels(samples, brands)
         y_val = _labels(val_samples, brands)
-        from logolens.training import feeding
-
         if self.uses_embeddings:
             x, x_val = feeding.embedding_sets(self, samples, val_samples, params)
             target = self.network_.head
@@ -245,8 +244,6 @@ class LogoClassifier:
         unknown = sorted({s.brand for s in samples} - set(self.brands_))
         if unknown:
             raise ValueError(f"dataset {dataset.name!r} has brands the model does not know: {unknown}")
-        from logolens.training import feeding
-
         probabilities = feeding.sample_probabilities(self, samples)
         report = classification_report(_labels(samples, self.brands_).numpy(), probabilities, self.brands_)
         report["ece"] = expected_calibration_error(probabilities, _labels(samples, self.brands_).numpy())

@@ -164,3 +164,17 @@ def test_to_json_keeps_sub_folders(tmp_path):
     payload = split_dataset(dataset, 0.2, seed=0).to_json()
     assert sorted(payload["train"] + payload["val"]) == sorted(f"{b}/{i}.jpg" for b in ("Acme", "Bolt") for i in range(5))
     assert len(payload["val"]) == 2 and {name.split("/")[0] for name in payload["val"]} == {"Acme", "Bolt"}
+
+
+def test_image_level_keeps_each_image_in_its_split_stratum():
+    from logolens.data.dataset import Box, ImageRecord, LogoDataset
+
+    both = ImageRecord(Path("both.jpg"), 100, 100, (Box(0, 0, 10, 10, "Cola"), Box(20, 20, 30, 30, "Pepsi"), Box(40, 40, 50, 50, "Pepsi")))
+    one = ImageRecord(Path("one.jpg"), 100, 100, (Box(0, 0, 10, 10, "Cola"),))
+    none = ImageRecord(Path("none.jpg"), 100, 100)
+    dataset = LogoDataset((both, one, none))
+    whole = dataset.image_level()
+    assert [r.boxes for r in whole] == [(), (), ()]
+    assert [r.brands for r in whole] == [("Pepsi",), ("Cola",), ()]
+    assert [r.primary_brand for r in whole] == [r.primary_brand for r in dataset]
+    assert whole.brands == dataset.brands

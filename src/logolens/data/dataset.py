@@ -118,9 +118,11 @@ class LogoDataset:
         return replace(self, records=tuple(self.records[i] for i in indices), name=name or self.name)
 
     def image_level(self) -> LogoDataset:
-        """The same images labelled per image only (boxes dropped): whole-image classification,
-        as in the original post, which classified whole photos sorted into brand folders."""
-        records = tuple(replace(record, boxes=(), brands=record.brands) for record in self.records)
+        """The same images, each labelled with its primary brand only and no boxes: whole-image
+        classification, as in the original post, which sorted whole photos into brand folders.
+        Keeping the primary brand keeps every image in the same stratum of a split."""
+        records = tuple(replace(record, boxes=(), brands=(record.primary_brand,) if record.has_logo else ())
+                        for record in self.records)
         return replace(self, records=records, name=f"{self.name}-images")
 
     @property

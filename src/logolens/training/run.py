@@ -15,7 +15,7 @@ from pathlib import Path
 
 from logolens.classifier import LogoClassifier
 from logolens.data.dataset import LogoDataset
-from logolens.data.splits import Split, split_dataset
+from logolens.data.splits import split_dataset
 from logolens.evaluation.report import write_report
 from logolens.evaluation.plots import plot_history
 from logolens.training.history import write_history_csv
@@ -66,8 +66,3 @@ def train_and_report(
         write_report(report, out, title=f"{classifier.model}: validation")
         summary["val"] = {k: report[k] for k in ("n_samples", "top1_accuracy", "top5_accuracy", "macro_f1", "chance_accuracy")}
     return summary
-
-
-def held_out_part(split: Split) -> str:
-    """The part to score by default: test when there is one, else validation."""
-    return "test" if len(split.test) else "val"
