@@ -110,7 +110,7 @@ def main() -> None:
 
 Same image-level, brand-stratified 80/20 splits as the seed CNN above (seeds {', '.join(map(str, args.seeds))}),
 {dataset.n_boxes} crops of {len(dataset)} images, 27 brands. Frozen backbone, linear head on the cached embedding
-on standardised embedding dimensions (the models' recipes: crops padded to square with 10 % context, AdamW 3e-3,
+(each dimension standardised with the training crops' statistics; the models' recipes: crops padded to square with 10 % context, AdamW 3e-3,
 200 epochs, cosine schedule, label smoothing 0.1),
 temperature-calibrated on the validation crops (ECE: expected calibration error, 15 bins, on the validation
 crops; "after" is measured on the crops the single temperature was fitted on).
@@ -121,7 +121,8 @@ two extra augmented views of every training crop. The seed CNN reached
 {summary}
 
 Per seed ("cold cache": every crop embedded from scratch, the full training time of a new model; "warm": the
-crops were embedded by an earlier run; "head-only" is a second fit of the head on the cached embeddings):
+plain crops were embedded by an earlier run, while extra views (`+tta`, `+aug2`) are embedded anew on their first
+seed; "head-only" is a second fit of the head on the cached embeddings):
 
 {per_seed}
 

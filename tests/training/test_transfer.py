@@ -137,7 +137,7 @@ def test_frozen_backbone_folder_stores_only_the_head(dino):
     assert weights.stat().st_size < HEAD_ONLY_MAX_BYTES
     state = saved_state(folder)
     assert state and all(key.startswith("head.") for key in state)
-    assert set(state) == {"head.layers.1.weight", "head.layers.1.bias"}
+    assert set(state) == {"head.layers.1.weight", "head.layers.1.bias", "head.shift", "head.scale"}
     assert tuple(state["head.layers.1.weight"].shape) == (len(classifier.brands_), 768)
     data = json.loads((folder / MANIFEST).read_text())
     assert data["model"] == "dinov2-s14" and data["model_config"]["finetune_blocks"] == 0
