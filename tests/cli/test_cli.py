@@ -306,7 +306,7 @@ def test_data_generate(tmp_path, capsys):
     printed = capsys.readouterr().out
     images = sorted((out / IMAGES_DIR).glob("*.jpg"))
     assert len(images) == 6
-    assert re.fullmatch(rf"wrote 6 images with \d+ logos of 2 brands to {re.escape(str(out))}\n", printed)
+    assert re.fullmatch(rf"wrote 6 images with \d+ logos of 2 brands and 0 no-logo images to {re.escape(str(out))}\n", printed)
     # the same files as the library writes for the same arguments
     reference = tmp_path / "reference"
     generate_dataset(reference, n_brands=2, images_per_brand=3, seed=5)

@@ -10,10 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 
-def _stdout() -> Console:
-    return Console(highlight=False, soft_wrap=True)
-
-
 def run_models(args: argparse.Namespace) -> int:
     from logolens.models.registry import get_entry, list_models
 
@@ -23,32 +19,42 @@ def run_models(args: argparse.Namespace) -> int:
 
 
 def run_data(args: argparse.Namespace) -> int:
-    if args.data_command == "generate":
-        from logolens.data.synthetic import generate_dataset
+    return {"stats": _data_stats, "convert": _data_convert, "generate": _data_generate}[args.data_command](args)
 
-        dataset = generate_dataset(
-            args.out, n_brands=args.brands, images_per_brand=args.images_per_brand, seed=args.seed,
-            no_logo_images=args.no_logo_images, progress=not args.no_progress,
-        )
-        print(f"wrote {len(dataset)} images with {dataset.n_boxes} logos of {len(dataset.brands)} brands to {args.out}")
-        return 0
+
+def _data_generate(args: argparse.Namespace) -> int:
+    from logolens.data.synthetic import generate_dataset
+
+    dataset = generate_dataset(
+        args.out, n_brands=args.brands, images_per_brand=args.images_per_brand, seed=args.seed,
+        no_logo_images=args.no_logo_images, progress=not args.no_progress,
+    )
+    print(f"wrote {len(dataset)} images with {dataset.n_boxes} logos of {len(dataset.brands)} brands "
+          f"and {args.no_logo_images} no-logo images to {args.out}")
+    return 0
+
+
+def _data_convert(args: argparse.Namespace) -> int:
+    from logolens.data.coco import write_coco
+    from logolens.data.formats import load_dataset
+
+    dataset = load_dataset(args.path, format=args.format, images_dir=args.images_dir)
+    written = write_coco(dataset, args.out)
+    print(f"wrote {len(dataset)} images, {dataset.n_boxes} boxes, {len(dataset.brands)} brands to {written}")
+    return 0
+
+
+def _data_stats(args: argparse.Namespace) -> int:
     from logolens.data.formats import load_dataset
     from logolens.data.stats import dataset_stats
 
-    if args.data_command == "convert":
-        from logolens.data.coco import write_coco
-
-        dataset = load_dataset(args.path, format=args.format, images_dir=args.images_dir)
-        written = write_coco(dataset, args.out)
-        print(f"wrote {len(dataset)} images, {dataset.n_boxes} boxes, {len(dataset.brands)} brands to {written}")
-        return 0
     stats = dataset_stats(load_dataset(args.path, format=args.format, images_dir=args.images_dir))
     table = Table(title=f"{stats['name']}: {stats['images']} images, {stats['boxes']} boxes, {stats['brands']} brands")
     for column in ("brand", "images", "boxes"):
         table.add_column(column, justify="left" if column == "brand" else "right")
     for brand, counts in stats["per_brand"].items():
         table.add_row(brand, str(counts["images"]), str(counts["boxes"]))
-    _stdout().print(table)
+    Console(highlight=False, soft_wrap=True).print(table)
     return 0
 
 
