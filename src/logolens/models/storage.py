@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from logolens import __version__
 from logolens.errors import ModelError
 from logolens.models.registry import create_model, get_entry
 from logolens.utils import atomic_write, atomic_write_json
@@ -55,8 +56,6 @@ def save_model(
     weights = directory / f"weights-{digest[:12]}.pt"
     if not (weights.is_file() and weights.read_bytes() == data):
         atomic_write(weights, lambda tmp: tmp.write_bytes(data))
-    from logolens import __version__
-
     if keep_if_same_weights and _named_weights(directory) == weights.name:
         previous = read_manifest(directory)
         manifest = {**{k: previous[k] for k in keep_if_same_weights if k in previous}, **manifest}
