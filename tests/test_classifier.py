@@ -144,3 +144,16 @@ def test_load_restores_settings_and_preprocessing(classifier, trained_model_dir,
     assert classifier.preprocessing_.image_size == train_settings["image_size"]
     manifest = json.loads((trained_model_dir / "logolens.json").read_text())
     assert classifier.brands_ == manifest["brands"]
+
+
+def test_load_refuses_a_manifest_without_brands(model_copy):
+    import json as json_module
+
+    from logolens.errors import ModelError
+
+    manifest_path = model_copy / "logolens.json"
+    manifest = json_module.loads(manifest_path.read_text())
+    del manifest["brands"]
+    manifest_path.write_text(json_module.dumps(manifest))
+    with pytest.raises(ModelError, match="incomplete or invalid manifest"):
+        LogoClassifier.load(model_copy)

@@ -35,7 +35,7 @@ from logolens.evaluation.metrics import classification_report
 from logolens.models.preprocessing import Preprocessing
 from logolens.models.registry import create_model, get_entry
 from logolens.inference.onnx_runtime import ONNX_FILE, OnnxRunner, TorchRunner, export_onnx, quantize_onnx
-from logolens.models.storage import load_model, read_manifest, save_model, update_manifest, weights_path
+from logolens.models.storage import MANIFEST, load_model, read_manifest, save_model, update_manifest, weights_path
 from logolens.training import feeding
 from logolens.training.loop import TrainConfig, fit_classifier
 
@@ -302,17 +302,21 @@ class LogoClassifier:
         manifest = read_manifest(directory)
         if manifest.get("task", "classify") != "classify":
             raise ModelError(f"{directory}: a {manifest.get('task')!r} model, not a brand classifier")
-        settings = {k: v for k, v in manifest.get("settings", {}).items() if k in _SETTINGS}
-        classifier = cls(**settings)
-        classifier.brands_ = list(manifest["brands"])
-        classifier.preprocessing_ = Preprocessing.from_json(manifest["preprocessing"])
+        try:
+            settings = {k: v for k, v in manifest.get("settings", {}).items() if k in _SETTINGS}
+            classifier = cls(**settings)
+            classifier.brands_ = list(manifest["brands"])
+            classifier.preprocessing_ = Preprocessing.from_json(manifest["preprocessing"])
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ModelError(f"{directory / MANIFEST}: incomplete or invalid manifest ({error!r})") from None
         classifier.params_ = classifier.resolved_params()
         classifier.temperature_ = float(manifest.get("temperature", 1.0))
         classifier.calibration_ = manifest.get("calibration", {})
         classifier.manifest_, classifier.model_dir_ = manifest, directory
         classifier.network_, classifier.runner_ = None, None
         onnx_file = directory / ONNX_FILE
-        onnx_current = onnx_file.is_file() and manifest.get("onnx", {}).get("weights") == weights_path(directory, manifest).name
+        export = manifest.get("onnx") if isinstance(manifest.get("onnx"), dict) else {}
+        onnx_current = onnx_file.is_file() and export.get("weights") == weights_path(directory, manifest).name
         if runtime == "onnx" and not onnx_current:
             raise ModelError(f"{directory}: no up-to-date {ONNX_FILE}; run 'logolens export --model {directory}'")
         if runtime == "onnx" or (runtime == "auto" and onnx_current and _has_onnxruntime()):
