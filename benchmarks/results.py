@@ -15,6 +15,13 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 FIGURES = HERE / "figures"
 FLICKR27 = HERE.parent.parent / "shared" / "datasets" / "flickr_logos_27"
+INTRO = """# Benchmark results
+
+Each section below is written by the script whose command it shows (run from the repository root, with
+the FlickrLogos-27 training images at `../shared/datasets/flickr_logos_27`); rerunning a script rewrites
+its own section only. Machine: 2 CPU cores, no GPU; times are wall-clock and were measured while other
+jobs shared the machine, so treat them as upper bounds.
+"""
 
 
 def flickr27_or_exit(path: str | None = None) -> Path:
@@ -36,7 +43,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 def write_section(name: str, body: str) -> None:
     """Replace (or append) section ``name`` of RESULTS.md with ``body``."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else INTRO
     block = f"<!-- begin {name} -->\n{body.strip()}\n<!-- end {name} -->"
     pattern = re.compile(rf"<!-- begin {re.escape(name)} -->.*?<!-- end {re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
