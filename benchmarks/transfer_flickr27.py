@@ -110,8 +110,8 @@ def main() -> None:
 
 Same image-level, brand-stratified 80/20 splits as the seed CNN above (seeds {', '.join(map(str, args.seeds))}),
 {dataset.n_boxes} crops of {len(dataset)} images, 27 brands. Frozen backbone, linear head on the cached embedding
-(each dimension standardised with the training crops' statistics; the models' recipes: crops padded to square with 10 % context, AdamW 3e-3,
-200 epochs, cosine schedule, label smoothing 0.1),
+(each dimension standardised with the training crops' statistics; the models' recipes: crops padded to square with 10 % context, AdamW
+3e-3 for DINOv2 and 1e-4 for EfficientNet (the sweep's best), 200 epochs, cosine schedule, label smoothing 0.1),
 temperature-calibrated on the validation crops (ECE: expected calibration error, 15 bins, on the validation
 crops; "after" is measured on the crops the single temperature was fitted on).
 `+tta` averages three crops with more context (multi-scale test-time augmentation); `+aug2` trains the head on

