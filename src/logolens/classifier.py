@@ -243,8 +243,9 @@ class LogoClassifier:
         if unknown:
             raise ValueError(f"dataset {dataset.name!r} has brands the model does not know: {unknown}")
         probabilities = feeding.sample_probabilities(self, samples)
-        report = classification_report(_labels(samples, self.brands_).numpy(), probabilities, self.brands_)
-        report["ece"] = expected_calibration_error(probabilities, _labels(samples, self.brands_).numpy())
+        labels = _labels(samples, self.brands_).numpy()
+        report = classification_report(labels, probabilities, self.brands_)
+        report["ece"] = expected_calibration_error(probabilities, labels)
         report["tta"] = bool(self.tta)
         return report, probabilities
 

@@ -54,8 +54,9 @@ class EmbeddingCache:
         self.hits = 0
         self.misses = 0
 
-    def key(self, sample: CropSample, preprocessing: Preprocessing, view: str = "") -> str:
-        payload = [self.backbone_id, preprocessing.to_json(), file_digest(sample.path), sample.box, view]
+    def key(self, sample: CropSample, preprocessing: Preprocessing, view: str = "", digest: str | None = None) -> str:
+        """The entry's name; ``digest`` is ``file_digest(sample.path)`` when the caller has it already."""
+        payload = [self.backbone_id, preprocessing.to_json(), digest or file_digest(sample.path), sample.box, view]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def _path(self, key: str) -> Path:
@@ -95,7 +96,12 @@ def embed_samples(
     ``transform(crop, sample)`` (PIL crop -> PIL crop) and ``view`` name an augmented view; pass
     a distinct ``view`` for every distinct transform so their embeddings are cached apart.
     """
-    keys = [cache.key(s, preprocessing, view) if cache else "" for s in samples]
+    digests: dict[Path, str] = {}  # one hash per image per call, however many boxes it has
+    if cache:
+        for sample in samples:
+            if sample.path not in digests:
+                digests[sample.path] = file_digest(sample.path)
+    keys = [cache.key(s, preprocessing, view, digests[s.path]) if cache else "" for s in samples]
     found = {i: cache.get(k) for i, k in enumerate(keys)} if cache else {}
     todo = [i for i in range(len(samples)) if found.get(i) is None]
     computed: dict[int, np.ndarray] = {}

@@ -83,6 +83,10 @@ class TorchRunner:
         self.batch_size = batch_size
 
     @torch.no_grad()
-    def __call__(self, x: torch.Tensor) -> np.ndarray:
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        self.network.eval()
         chunks = [self.network(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)]
-        return torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32)
+        return torch.cat(chunks) if chunks else torch.zeros(0, 0)
+
+    def __call__(self, x: torch.Tensor) -> np.ndarray:
+        return self.logits(x).numpy()

@@ -35,20 +35,25 @@ def embedding_cache(classifier: LogoClassifier) -> EmbeddingCache | None:
     return EmbeddingCache(classifier.cache_dir or default_cache_dir(), backbone_id(classifier.model))
 
 
-def _sample_rng(sample: CropSample, view: str) -> np.random.Generator:
-    """A generator seeded by the crop's content and the view name, so an augmented view is the
-    same whether it was computed now or read from the cache, whatever the sample order."""
-    key = json.dumps([file_digest(sample.path), sample.box, view]).encode()
+def _sample_rng(digest: str, sample: CropSample, view: str) -> np.random.Generator:
+    """A generator seeded by the crop's content (``digest`` of its image file) and the view name,
+    so an augmented view is the same whether computed now or read from the cache, in any order."""
+    key = json.dumps([digest, sample.box, view]).encode()
     return np.random.default_rng(int.from_bytes(hashlib.sha256(key).digest()[:8], "little"))
 
 
 def embeddings(classifier: LogoClassifier, samples: Sequence[CropSample], preprocessing=None, view: str = "", augment: bool = False) -> torch.Tensor:
     """``(N, D)`` frozen-backbone embeddings of ``samples`` (cached), optionally of an augmented view."""
-    augmenter = LogoAugment()
-    transform = (lambda crop, sample: augmenter(crop, _sample_rng(sample, view))) if augment else None
+    augmenter, digests = LogoAugment(), {}  # one hash per image for this call
+
+    def transform(crop, sample: CropSample):
+        if sample.path not in digests:
+            digests[sample.path] = file_digest(sample.path)
+        return augmenter(crop, _sample_rng(digests[sample.path], sample, view))
+
     vectors = embed_samples(
         classifier.network.backbone.eval(), samples, preprocessing or classifier.preprocessing_, embedding_cache(classifier),
-        view=view, progress=classifier.progress, transform=transform,
+        view=view, progress=classifier.progress, transform=transform if augment else None,
     )
     return torch.from_numpy(vectors)
 

@@ -19,9 +19,3 @@ def write_history_csv(history: Sequence[dict], path: str | Path) -> Path:
     for row in history:
         writer.writerow({key: ("" if row.get(key) is None else row[key]) for key in COLUMNS})
     return atomic_write_text(path, buffer.getvalue())
-
-
-def read_history_csv(path: str | Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    return [{key: (None if value == "" else (int(value) if key == "epoch" else float(value))) for key, value in row.items()} for row in rows]

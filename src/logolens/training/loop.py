@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from logolens.inference.onnx_runtime import TorchRunner
 from logolens.progress import make_progress
 from logolens.utils import unknown_choice_message
 
@@ -154,18 +155,10 @@ def _lr_factor(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
     return lambda step: 1.0 / (1.0 + config.decay * step)
 
 
-@torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
-    model.eval()
-    if len(x) == 0:
-        return torch.empty(0, 0)
-    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
-
-
 def evaluate_tensors(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], batch_size: int = 128) -> tuple[float, float]:
     """Mean cross-entropy and accuracy in inference mode."""
     x, y = data
-    logits = predict_logits(model, x, batch_size)
+    logits = TorchRunner(model, batch_size).logits(x)
     loss = nn.functional.cross_entropy(logits, y).item()
     accuracy = (logits.argmax(1) == y).float().mean().item()
     return loss, accuracy
