@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,36 @@ def trained_model_dir(tmp_path_factory, synthetic_dataset_dir, synthetic_dataset
 def model_copy(trained_model_dir, tmp_path) -> Path:
     """A private copy of the trained model folder, free to modify."""
     return Path(shutil.copytree(trained_model_dir, tmp_path / "model"))
+
+
+DETECTOR_SETTINGS = dict(image_size=224, epochs=25, lr=2e-3, batch_size=8, patience=0, refine=2, rescore=2, seed=0)
+"""A 16 x 16 patch grid and a short schedule: enough for the generated scenes, in well under a minute."""
+
+
+@pytest.fixture(scope="session")
+def trained_detector_dir(tmp_path_factory, synthetic_dataset_dir, synthetic_dataset) -> Path:
+    """A detector folder written by ``train_detector_and_report`` (25 % validation). Read-only."""
+    from logolens.detector import LogoDetector
+    from logolens.training.run import train_detector_and_report
+
+    out = tmp_path_factory.mktemp("detector") / "model"
+    source = {"path": str(synthetic_dataset_dir.resolve()), "format": "flickr27", "images_dir": None}
+    train_detector_and_report(synthetic_dataset, out, LogoDetector(**DETECTOR_SETTINGS), val_fraction=VAL_FRACTION, data_source=source)
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_detector(trained_detector_dir):
+    from logolens.detector import LogoDetector
+
+    return LogoDetector.load(trained_detector_dir)
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` pixels (a decompression bomb's header)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")

@@ -135,6 +135,8 @@ class LogoClassifier:
     def fit(self, train: LogoDataset, val: LogoDataset | None = None) -> LogoClassifier:
         """Learn the brands of ``train`` (its whole brand list, in order) from its logo crops;
         ``val`` is scored after every epoch and calibrates the scores."""
+        if get_entry(self.model).task != "classify":
+            raise ValueError(f"{self.model!r} is a logo detector; train it with 'logolens train --task detect' (LogoDetector)")
         params = self.resolved_params()
         config = self._train_config(params)
         brands = list(train.brands)

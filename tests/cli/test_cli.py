@@ -6,7 +6,6 @@ import contextlib
 import csv
 import io
 import json
-import pickle
 import re
 import subprocess
 import sys

@@ -139,3 +139,19 @@ def test_temperature_scaling_reduces_ece(tempered):
     assert before > 0.1  # T = 1 is clearly over-confident here
     assert after < 0.03
     assert after < before / 3
+
+
+def test_fit_logistic_recovers_a_known_relation():
+    from logolens.evaluation.calibration import binary_calibration_error, fit_logistic
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 2))
+    p = 1 / (1 + np.exp(-(2.0 * x[:, 0] - 1.0 * x[:, 1] + 0.5)))
+    y = rng.random(4000) < p
+    w, b = fit_logistic(x, y, l2=0.0)
+    np.testing.assert_allclose(w, [2.0, -1.0], atol=0.2)
+    assert abs(b - 0.5) < 0.15
+    fitted = 1 / (1 + np.exp(-(x @ w + b)))
+    assert binary_calibration_error(fitted, y) < 0.03 < binary_calibration_error(np.full(4000, 0.95), y)
+    w0, b0 = fit_logistic(x[:5], np.zeros(5))
+    assert (w0 == 0).all() and b0 < -5

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -58,6 +59,17 @@ def _data_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+CLASSIFIER_ONLY = ("head", "decay", "optimizer", "schedule", "label_smoothing", "margin", "square", "tta", "augment_views", "finetune_blocks")
+DETECTOR_ONLY = ("refine", "rescore", "classifier")
+
+
+def _refuse_options(args: argparse.Namespace, names: Sequence[str], task: str) -> None:
+    defaults = {"head": "linear", "finetune_blocks": 0, "augment_views": 0, "tta": False}
+    given = [name for name in names if getattr(args, name) not in (None, defaults.get(name))]
+    if given:
+        raise ValueError(f"--{given[0].replace('_', '-')} does not apply to --task {task}")
+
+
 def run_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -65,20 +77,74 @@ def run_train(args: argparse.Namespace) -> int:
     from logolens.data.formats import load_dataset
     from logolens.training.run import train_and_report
 
+    source = {"path": str(Path(args.data).resolve()), "format": args.format,
+              "images_dir": str(Path(args.images_dir).resolve()) if args.images_dir else None}
+    if args.task == "detect":
+        return _train_detector(args, source)
+    _refuse_options(args, DETECTOR_ONLY, "classify")
     dataset = load_dataset(args.data, format=args.format, images_dir=args.images_dir)
     classifier = LogoClassifier(
-        model=args.model, image_size=args.image_size, margin=args.margin, square=args.square, head=args.head,
+        model=args.model or "dinov2-s14", image_size=args.image_size, margin=args.margin, square=args.square, head=args.head,
         finetune_blocks=args.finetune_blocks, epochs=args.epochs, lr=args.lr, decay=args.decay, batch_size=args.batch_size,
         optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, patience=args.patience, augment_views=args.augment_views, tta=args.tta,
         calibrate=not args.no_calibrate, seed=args.seed, cache_dir=args.cache_dir, progress=not args.no_progress,
     )
-    source = {"path": str(Path(args.data).resolve()), "format": args.format,
-              "images_dir": str(Path(args.images_dir).resolve()) if args.images_dir else None}
     summary = train_and_report(dataset, args.out, classifier, args.val_fraction, args.test_fraction, data_source=source,
                                export_onnx=not args.no_onnx)
     _print_summary(summary)
     return 0
+
+
+def _train_detector(args: argparse.Namespace, source: dict) -> int:
+    from logolens.data.formats import load_dataset
+    from logolens.detector import MODEL, LogoDetector
+    from logolens.evaluation.detection import detection_summary_lines
+    from logolens.training.run import train_detector_and_report
+
+    if args.model not in (None, MODEL):
+        raise ValueError(f"--task detect trains {MODEL!r}, not {args.model!r}; choose its crop classifier with --classifier")
+    _refuse_options(args, CLASSIFIER_ONLY, "detect")
+    settings = {"image_size": args.image_size, "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
+                "weight_decay": args.weight_decay, "patience": args.patience, "refine": args.refine, "rescore": args.rescore,
+                "classifier": args.classifier}
+    detector = LogoDetector(**{k: v for k, v in settings.items() if v is not None}, calibrate=not args.no_calibrate,
+                            seed=args.seed, cache_dir=args.cache_dir, progress=not args.no_progress)
+    dataset = load_dataset(args.data, format=args.format, images_dir=args.images_dir)
+    summary = train_detector_and_report(dataset, args.out, detector, args.val_fraction, args.test_fraction, data_source=source,
+                                        export_onnx=not args.no_onnx)
+    print(f"trained the detector on {summary['train_images']} images ({summary['brands']} brands, {summary['epochs']} epochs); "
+          f"no-logo threshold {summary['threshold']:.3f}")
+    for part in ("val", "test"):
+        if part in summary:
+            for line in detection_summary_lines(summary[part], f"{part} ({summary[f'{part}_images']} images)"):
+                print(line)
+    print(f"model and reports written to {summary['model_dir']}")
+    return 0
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    """One JSON line per image on stdout; an unusable image or path is reported on stderr and the
+    batch goes on (exit status 1 if any was skipped)."""
+    from logolens.detector import LogoDetector
+    from logolens.errors import DataError
+    from logolens.inference.batch import detect_images, write_annotated
+
+    if args.max_results is not None and args.max_results < 1:
+        raise ValueError(f"--max-results must be >= 1, got {args.max_results}")
+    if args.min_score is not None and not 0.0 <= args.min_score <= 1.0:
+        raise ValueError(f"--min-score must be in [0, 1], got {args.min_score}")
+    detector = LogoDetector.load(args.model)
+    failures = 0
+    for result, image in detect_images(detector, args.images, args.min_score, args.max_results):
+        if isinstance(result, DataError):
+            print(f"logolens: error: {result}", file=sys.stderr)
+            failures += 1
+            continue
+        print(json.dumps(result.to_json(args.format)), flush=True)
+        if args.annotate:
+            write_annotated(image, result, args.annotate)
+    return 1 if failures else 0
 
 
 def run_sweep(args: argparse.Namespace) -> int:
@@ -98,8 +164,11 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from logolens.classifier import LogoClassifier
+    from logolens.detector import LogoDetector
+    from logolens.models.storage import read_manifest
 
-    path = LogoClassifier.load(args.model, runtime="torch").export_onnx(quantize=args.int8)
+    estimator = LogoDetector if read_manifest(args.model).get("task") == "detect" else LogoClassifier
+    path = estimator.load(args.model, runtime="torch").export_onnx(quantize=args.int8)
     print(f"wrote {path}")
     return 0
 
@@ -121,14 +190,25 @@ def _print_summary(summary: dict) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from logolens.evaluation.detection import detection_summary_lines
     from logolens.evaluation.report import summary_lines
     from logolens.evaluation.run import evaluate_model_dir
+    from logolens.models.storage import read_manifest
 
+    task = read_manifest(args.model).get("task", "classify")
+    if args.task and args.task != task:
+        raise ValueError(f"{args.model}: a {task!r} model, but --task {args.task} was asked for")
     report, files = evaluate_model_dir(
         args.model, data=args.data, format=args.format, images_dir=args.images_dir, part=args.part, out=args.out,
         progress=not args.no_progress,
     )
-    for line in summary_lines(report, f"{report['part']} images of {report['data']}"):
+    label = f"{report['part']} images of {report['data']}"
+    if task == "detect":
+        for line in detection_summary_lines(report, label):
+            print(line)
+        print(f"metrics: {files['metrics']}  precision-recall: {files['pr']}")
+        return 0
+    for line in summary_lines(report, label):
         print(line)
     print(f"metrics: {files['metrics']}  confusion matrix: {files['confusion']}")
     return 0
@@ -157,7 +237,10 @@ def run_classify(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from logolens.demo import run_demo as demo
 
+    from logolens.evaluation.detection import detection_summary_lines
+
     summaries = demo(args.out, epochs=args.epochs, seed=args.seed, progress=not args.no_progress)
+    detector = summaries.pop("detector")
     for name, summary in summaries.items():
         print(f"== {name}")
         _print_summary(summary)
@@ -166,4 +249,7 @@ def run_demo(args: argparse.Namespace) -> int:
         val = summary["val"]
         print(f"demo: {name:12s} validation top-1 {val['top1_accuracy']:.3f} vs chance {val['chance_accuracy']:.3f} "
               f"({val['top1_accuracy'] / val['chance_accuracy']:.1f}x); plots in {summary['model_dir']}/")
+    for line in detection_summary_lines(detector["val"], f"demo: detector on {detector['val_images']} validation scenes"):
+        print(line)
+    print(f"demo: annotated scenes in {detector['annotated']}/; try: logolens detect --model {detector['model_dir']} IMAGE")
     return 0

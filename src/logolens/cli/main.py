@@ -81,11 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--no-progress", action="store_true")
 
-    train = commands.add_parser("train", help="train a brand classifier on logo crops")
+    train = commands.add_parser("train", help="train a brand classifier on logo crops, or a logo detector on whole photos")
     _add_data_options(train, required=True)
     train.add_argument("--out", required=True, help="model folder to write")
-    train.add_argument("--model", default="dinov2-s14",
-                       help="architecture (default: dinov2-s14; seed-cnn is the original post's CNN); see 'logolens models'")
+    train.add_argument("--task", default="classify", choices=("classify", "detect"),
+                       help="classify: a crop classifier (default); detect: a detector of logos in whole photos")
+    train.add_argument("--model",
+                       help="architecture (classify default: dinov2-s14; seed-cnn is the original post's CNN; "
+                            "detect: dinov2-s14-detector); see 'logolens models'")
     recipe = "default: the model's recipe"
     train.add_argument("--epochs", type=int, help=f"{recipe} (seed-cnn: 150, as in the original post)")
     train.add_argument("--lr", type=float, help=f"learning rate; {recipe} (seed-cnn: 1e-4)")
@@ -106,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-calibrate", action="store_true", help="skip temperature scaling on the validation crops")
     train.add_argument("--cache-dir", help="embedding cache folder (default: $LOGOLENS_CACHE_DIR or ~/.cache/logolens)")
     train.add_argument("--no-onnx", action="store_true", help="do not export model.onnx for fast inference")
+    train.add_argument("--refine", type=int, help="detect: top boxes per image re-drawn by the box refiner (default: 5; 0: off)")
+    train.add_argument("--rescore", type=int, help="detect: top boxes per image re-scored by the crop classifier (default: 5; 0: off)")
+    train.add_argument("--classifier", help="detect: the crop classifier's architecture (default: dinov2-s14)")
     train.add_argument("--val-fraction", type=float, default=0.2)
     train.add_argument("--test-fraction", type=float, default=0.0)
     train.add_argument("--seed", type=int, default=0, help="split, initialisation and shuffling seed")
@@ -132,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", required=True, help="model folder")
     _add_data_options(evaluate, required=False)
     evaluate.add_argument("--part", choices=("train", "val", "test", "all"), help="which images to score")
+    evaluate.add_argument("--task", choices=("classify", "detect"), help="the model's task (default: as recorded in the model)")
     evaluate.add_argument("--out", help="report folder (default: the model folder)")
     evaluate.add_argument("--no-progress", action="store_true")
 
@@ -141,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--runtime", default="auto", choices=("auto", "torch", "onnx"),
                           help="auto: onnxruntime when the folder has model.onnx (default)")
     classify.add_argument("images", nargs="+", metavar="IMAGE")
+
+    detect = commands.add_parser("detect", help="find logos in photos: one JSON line per image")
+    detect.add_argument("--model", required=True, help="detector model folder ('logolens train --task detect')")
+    detect.add_argument("--min-score", type=float, help="lowest score kept (default: the model's calibrated no-logo threshold)")
+    detect.add_argument("--max-results", type=int, help="most logos per image (default: all)")
+    detect.add_argument("--format", default="json", choices=("json", "vision"),
+                        help="json: logolens lines (default); vision: Google Cloud Vision logoAnnotations")
+    detect.add_argument("--annotate", metavar="DIR", help="also write copies of the images with boxes and labels drawn")
+    detect.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
 
     commands.add_parser("models", help="list the model architectures")
     return parser

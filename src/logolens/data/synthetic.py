@@ -28,7 +28,7 @@ from logolens.data.flickr27 import IMAGES_DIR, QUERY_FILE, TRAINING_FILE, read_t
 from logolens.data.geometry import perspective_coefficients
 from logolens.utils import atomic_write, atomic_write_json, atomic_write_text
 
-__all__ = ["BRANDS_FILE", "LAYOUTS", "SHAPES", "BrandMark", "Scene", "compose_scene", "generate_dataset", "load_brands",
+__all__ = ["BRANDS_FILE", "LAYOUTS", "SHAPES", "BrandMark", "Scene", "compose_scene", "generate_dataset", "load_brands", "render_background",
            "make_brands", "render_scene"]
 
 MIN_SCALE, MAX_SCALE = 0.12, 0.45  # logo longest side, share of the scene's shorter side
@@ -79,7 +79,7 @@ def compose_scene(picks: Sequence[BrandMark], rng: np.random.Generator, size: tu
     ``occlusion=False`` never covers logos: together they let tests check boxes against pixels.
     """
     width, height = _check_size(size)
-    image = _background(rng, size) if clutter else Image.new("RGB", size)
+    image = render_background(rng, size) if clutter else Image.new("RGB", size)
     boxes: list[Box] = []
     masks: list[np.ndarray] = []
     for brand in picks:
@@ -178,7 +178,7 @@ def _random_colour(rng: np.random.Generator, grey_share: float = 0.6) -> tuple[i
     return hsv(rng.random(), rng.uniform(0.05, 0.45), rng.uniform(0.2, 0.95))
 
 
-def _background(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
+def render_background(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
     """A gradient, optionally with blotches and stripes or checks, then distractor clutter."""
     width, height = size
     yy, xx = np.arange(height, dtype=np.float32)[:, None], np.arange(width, dtype=np.float32)[None, :]

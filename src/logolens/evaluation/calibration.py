@@ -56,3 +56,37 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
         if members.any():
             error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
     return float(error)
+
+
+def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1e-3, max_iter: int = 200) -> tuple[np.ndarray, float]:
+    """Platt scaling generalised to a few features: ``P(correct) = sigmoid(features @ w + b)``
+    fitted by (lightly L2-regularised) maximum likelihood. Returns ``(w, b)``; with only one
+    kind of label there is nothing to separate and ``w`` is zero, ``b`` the log-odds of the rate."""
+    x = torch.as_tensor(np.asarray(features, dtype=np.float64)).reshape(len(labels), -1)
+    y = torch.as_tensor(np.asarray(labels, dtype=np.float64))
+    rate = float(y.mean()) if len(y) else 0.5
+    if len(y) == 0 or rate in (0.0, 1.0):
+        clipped = min(max(rate, 1e-3), 1 - 1e-3)
+        return np.zeros(x.shape[1]), float(np.log(clipped / (1 - clipped)))
+    w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([w, b], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ w + b, y) + l2 * (w**2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return w.detach().numpy().copy(), float(b.detach())
+
+
+def binary_calibration_error(scores: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
+    """ECE of probabilities that an event happens (``labels`` 0/1): mean ``|rate - score|`` over bins."""
+    scores, labels = np.asarray(scores, np.float64), np.asarray(labels, np.float64)
+    if len(labels) == 0:
+        return float("nan")
+    which = np.clip((scores * bins).astype(int), 0, bins - 1)
+    return float(sum((which == b).mean() * abs(labels[which == b].mean() - scores[which == b].mean())
+                     for b in range(bins) if (which == b).any()))

@@ -28,10 +28,25 @@ def save_figure(figure, path: str | Path) -> Path:
 
 
 def plot_history(history: Sequence[dict], path: str | Path, title: str = "Training history") -> Path:
-    """Loss (top) and accuracy (bottom) per epoch, training and validation, like Keras' plot."""
+    """Loss (top) and accuracy (bottom) per epoch, training and validation, like Keras' plot.
+    A history without accuracy (the detector's) shows its loss parts at the bottom instead."""
     plt = pyplot()
     epochs = [row["epoch"] for row in history]
     figure, (loss_axis, accuracy_axis) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    if history and "accuracy" not in history[0]:
+        for key in ("heat", "box", "brand"):
+            if key in history[0]:
+                accuracy_axis.plot(epochs, [row[key] for row in history], "o-", markersize=2.5, label=f"{key} loss")
+        loss_axis.plot(epochs, [row["loss"] for row in history], "o-", markersize=2.5, label="training")
+        if any("val_loss" in row for row in history):
+            loss_axis.plot(epochs, [row.get("val_loss", np.nan) for row in history], "o-", markersize=2.5, label="validation")
+        for axis, label in ((loss_axis, "loss"), (accuracy_axis, "training loss parts")):
+            axis.set_ylabel(label)
+            axis.grid(alpha=0.3)
+            axis.legend(loc="best")
+        accuracy_axis.set_xlabel("epoch")
+        loss_axis.set_title(title)
+        return save_figure(figure, path)
     for axis, key, label in ((loss_axis, "loss", "loss"), (accuracy_axis, "accuracy", "accuracy")):
         axis.plot(epochs, [row[key] for row in history], "o-", markersize=2.5, label="training")
         val = [row.get(f"val_{key}") for row in history]

@@ -10,7 +10,9 @@ from logolens.data.dataset import LogoDataset
 from logolens.data.formats import load_dataset
 from logolens.data.splits import split_dataset
 from logolens.errors import ModelError
+from logolens.evaluation.detection import write_detection_report
 from logolens.evaluation.report import write_report
+from logolens.models.storage import read_manifest
 
 PARTS = ("train", "val", "test", "all")
 
@@ -33,20 +35,29 @@ def evaluate_model_dir(
     ``<part>_confusion.png``.
     """
     model_dir = Path(model_dir)
-    classifier = LogoClassifier.load(model_dir)
-    classifier.progress = progress
-    recorded = classifier.manifest_.get("data") or {}
+    manifest = read_manifest(model_dir)
+    recorded = manifest.get("data") or {}
     if data is None:
         if not recorded.get("path"):
             raise ModelError(f"{model_dir}: the model records no training data; pass --data")
         data, format, images_dir = recorded["path"], recorded.get("format", "auto"), recorded.get("images_dir")
         if part is None:
-            part = "test" if classifier.manifest_.get("split", {}).get("test_fraction") else "val"
+            part = "test" if manifest.get("split", {}).get("test_fraction") else "val"
     part = part or "all"
     if part not in PARTS:
         raise ValueError(f"unknown part {part!r}; choose from: {', '.join(PARTS)}")
     dataset = load_dataset(data, format=format, images_dir=images_dir)
-    selected = dataset if part == "all" else _recorded_part(model_dir, classifier, dataset, part)
+    selected = dataset if part == "all" else _recorded_part(model_dir, manifest, dataset, part)
+    if manifest.get("task") == "detect":
+        from logolens.detector import LogoDetector
+        from logolens.training.run import detector_report
+
+        detector = LogoDetector.load(model_dir)
+        detector.progress = progress
+        report = {**detector_report(detector, selected), "part": part, "data": str(data), "task": "detect"}
+        return report, write_detection_report(report, out or model_dir, stem=part)
+    classifier = LogoClassifier.load(model_dir)
+    classifier.progress = progress
     report, _ = classifier.evaluate(selected)
     report["part"] = part
     report["data"] = str(data)
@@ -54,8 +65,8 @@ def evaluate_model_dir(
     return report, files
 
 
-def _recorded_part(model_dir: Path, classifier: LogoClassifier, dataset: LogoDataset, part: str) -> LogoDataset:
-    recorded = classifier.manifest_.get("split")
+def _recorded_part(model_dir: Path, manifest: dict, dataset: LogoDataset, part: str) -> LogoDataset:
+    recorded = manifest.get("split")
     if not recorded:
         raise ModelError(f"{model_dir}: the model records no split; use --part all")
     split = split_dataset(dataset, recorded["val_fraction"], recorded["test_fraction"], recorded["seed"])

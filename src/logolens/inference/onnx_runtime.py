@@ -24,16 +24,17 @@ ONNX_FILE = "model.onnx"
 OPSET = 17
 
 
-def export_onnx(network: nn.Module, image_size: int, path: str | Path) -> Path:
-    """Write ``network`` (eval mode, logits out) as an ONNX graph with a dynamic batch axis."""
+def export_onnx(network: nn.Module, image_size: int, path: str | Path, output_names: tuple[str, ...] = ("logits",)) -> Path:
+    """Write ``network`` (eval mode) as an ONNX graph with a dynamic batch axis; its outputs are
+    named ``output_names`` (one per tensor the network returns)."""
     network = network.eval()
     example = torch.zeros(1, 3, image_size, image_size)
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(
-            network, (example,), buffer, input_names=["images"], output_names=["logits"],
-            dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset_version=OPSET, dynamo=False,
+            network, (example,), buffer, input_names=["images"], output_names=list(output_names),
+            dynamic_axes={"images": {0: "batch"}, **{name: {0: "batch"} for name in output_names}}, opset_version=OPSET, dynamo=False,
         )
     return atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
 
@@ -70,9 +71,13 @@ class OnnxRunner:
             raise ModelError(f"{path}: cannot load the ONNX model ({str(error).splitlines()[0]})") from None
         self.input_name = self.session.get_inputs()[0].name
 
-    def __call__(self, x: torch.Tensor | np.ndarray) -> np.ndarray:
+    def outputs(self, x: torch.Tensor | np.ndarray) -> list[np.ndarray]:
+        """Every output of the graph, in order."""
         array = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-        return self.session.run(None, {self.input_name: array.astype(np.float32, copy=False)})[0]
+        return self.session.run(None, {self.input_name: array.astype(np.float32, copy=False)})
+
+    def __call__(self, x: torch.Tensor | np.ndarray) -> np.ndarray:
+        return self.outputs(x)[0]
 
 
 class TorchRunner:

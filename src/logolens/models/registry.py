@@ -13,7 +13,8 @@ from typing import Any
 
 from torch import nn
 
-from logolens.models.backbones import BACKBONES, BackboneClassifier, BackboneClassifierConfig
+from logolens.models.backbones import BACKBONES, IMAGENET_MEAN, IMAGENET_STD, BackboneClassifier, BackboneClassifierConfig
+from logolens.models.detector import DetectorConfig, LogoDetectorNet
 from logolens.models.preprocessing import Preprocessing
 from logolens.models.seed_cnn import SeedCNN, SeedCNNConfig
 from logolens.utils import unknown_choice_message
@@ -30,6 +31,7 @@ class ModelEntry:
     description: str
     fixed: dict[str, Any] = field(default_factory=dict)  # config values the name implies
     pretrained: bool = False  # True: a frozen pretrained backbone (embeddings can be cached)
+    task: str = "classify"  # "classify": crops to brands; "detect": whole images to boxes
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -94,3 +96,19 @@ for _spec in BACKBONES.values():
             pretrained=True,
         )
     )
+
+register_model(
+    ModelEntry(
+        name="dinov2-s14-detector",
+        config_class=DetectorConfig,
+        build=LogoDetectorNet,
+        preprocessing=lambda size: Preprocessing(image_size=size, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+        default_image_size=448,
+        recipe={"epochs": 60, "lr": 1e-3, "batch_size": 16, "optimizer": "adamw", "schedule": "cosine",
+                "weight_decay": 1e-4, "patience": 12},
+        description="logo detector: a dense head (objectness, box, brand) on the frozen DINOv2 ViT-S/14 patch grid",
+        fixed={"backbone": "dinov2-s14"},
+        pretrained=True,
+        task="detect",
+    )
+)

@@ -7,6 +7,10 @@ trained from any of them is laid out the same way::
     OUT/split.json                    which images went where (seed recorded)
     OUT/history.csv, history.png      loss and accuracy per epoch, training and validation
     OUT/metrics.json, confusion.png   scores on the validation images
+
+A detector (:func:`train_detector_and_report`) writes the same, with ``val-metrics.json`` and
+``val-pr.png`` (mAP, image-level accuracy, precision-recall curve) instead of the confusion matrix,
+and its crop classifier in ``OUT/classifier/``.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ from pathlib import Path
 
 from logolens.classifier import LogoClassifier
 from logolens.data.dataset import LogoDataset
-from logolens.data.splits import split_dataset
+from logolens.data.splits import Split, split_dataset
+from logolens.detector import LogoDetector
+from logolens.evaluation.detection import detection_report, write_detection_report
 from logolens.evaluation.report import write_report
 from logolens.evaluation.plots import plot_history
+from logolens.progress import track
 from logolens.training.history import write_history_csv
 from logolens.utils import atomic_write_json
 
@@ -40,15 +47,10 @@ def train_and_report(
     metrics and calibration.
     """
     out = Path(out)
-    split = split_dataset(dataset, val_fraction, test_fraction, classifier.seed if split_seed is None else split_seed)
-    if not len(split.train):
-        raise ValueError(f"dataset {dataset.name!r} leaves no training images after the split")
+    split = _split(dataset, val_fraction, test_fraction, classifier.seed if split_seed is None else split_seed)
     classifier.fit(split.train, split.val if len(split.val) else None)
-    split_json = split.to_json()
-    classifier.save(out, extra={"data": data_source or {}, "split": {k: split_json[k] for k in ("seed", "val_fraction", "test_fraction")}})
-    atomic_write_json(out / "split.json", split_json)
-    write_history_csv(classifier.history_, out / "history.csv")
-    plot_history(classifier.history_, out / "history.png", title=f"{classifier.model} on {dataset.name}")
+    classifier.save(out, extra=_run_record(split, data_source))
+    _write_run_files(out, split, classifier.history_, f"{classifier.model} on {dataset.name}")
     summary = {
         "model_dir": str(out),
         "brands": len(classifier.brands_),
@@ -66,3 +68,67 @@ def train_and_report(
         write_report(report, out, title=f"{classifier.model}: validation")
         summary["val"] = {k: report[k] for k in ("n_samples", "top1_accuracy", "top5_accuracy", "macro_f1", "chance_accuracy")}
     return summary
+
+
+def _split(dataset: LogoDataset, val_fraction: float, test_fraction: float, seed: int) -> Split:
+    split = split_dataset(dataset, val_fraction, test_fraction, seed)
+    if not len(split.train):
+        raise ValueError(f"dataset {dataset.name!r} leaves no training images after the split")
+    return split
+
+
+def _run_record(split: Split, data_source: dict | None) -> dict:
+    """What the manifest records of the run: the data source and how it was split."""
+    split_json = split.to_json()
+    return {"data": data_source or {}, "split": {k: split_json[k] for k in ("seed", "val_fraction", "test_fraction")}}
+
+
+def _write_run_files(out: Path, split: Split, history: list[dict], title: str) -> None:
+    atomic_write_json(out / "split.json", split.to_json())
+    write_history_csv(history, out / "history.csv")
+    plot_history(history, out / "history.png", title=title)
+
+
+def train_detector_and_report(
+    dataset: LogoDataset,
+    out: str | Path,
+    detector: LogoDetector,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.0,
+    split_seed: int | None = None,
+    data_source: dict | None = None,
+    export_onnx: bool = False,
+) -> dict:
+    """The detection counterpart of :func:`train_and_report`: split by image, fit (resumable: a
+    checkpoint in ``out`` lets an interrupted run continue), save, and write ``history.csv/png``
+    plus a detection report (``val-metrics.json``, ``val-pr.png``; ``test-*`` when there is a
+    test part, which unlike validation played no part in early stopping or calibration).
+    ``export_onnx`` also writes ``model.onnx`` files (checked against PyTorch) and scores with them."""
+    out = Path(out)
+    split = _split(dataset, val_fraction, test_fraction, detector.seed if split_seed is None else split_seed)
+    detector.fit(split.train, split.val if len(split.val) else None, checkpoint_dir=out)
+    detector.save(out, extra=_run_record(split, data_source))
+    _write_run_files(out, split, detector.history_, f"logo detector on {dataset.name}")
+    summary = {"model_dir": str(out), "brands": len(detector.brands_), "train_images": len(split.train),
+               "val_images": len(split.val), "test_images": len(split.test), "epochs": len(detector.history_),
+               "calibration": detector.calibrator_, "threshold": detector.threshold_}
+    if export_onnx:
+        summary["onnx"] = str(detector.export_onnx())
+        detector = LogoDetector.load(out)
+    for part in ("val", "test"):
+        if len(split.part(part)):
+            report = detector_report(detector, split.part(part))
+            write_detection_report(report, out, stem=part)
+            summary[part] = report
+    return summary
+
+
+def detector_report(detector: LogoDetector, dataset: LogoDataset) -> dict:
+    """Detection metrics of ``detector`` on every image of ``dataset`` (all scores kept for mAP;
+    image-level numbers at the detector's no-logo threshold)."""
+    unknown = sorted(set(dataset.brands) - set(detector.brands_))
+    if unknown:
+        raise ValueError(f"dataset {dataset.name!r} has brands the detector does not know: {unknown}")
+    records = list(dataset)
+    predictions = [detector.detect(r.path, min_score=0.0) for r in track(records, "detecting", enabled=detector.progress)]
+    return detection_report(records, predictions, detector.brands_, detector.threshold_)

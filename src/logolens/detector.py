@@ -1,0 +1,462 @@
+"""``LogoDetector``: find every logo in a photo, name its brand, say how sure, or say "no logo".
+
+How it works (see :mod:`logolens.models.detector` for the network):
+
+1. The photo is letterboxed into a square canvas; frozen DINOv2 turns it into a grid of patch
+   features; a small trained head marks logo centres (a heatmap), each centre's box, and a brand.
+2. Each heatmap peak is a candidate box. The best ``rescore`` candidates are cut out of the photo
+   and re-scored by a crop classifier (:class:`~logolens.classifier.LogoClassifier`, trained on the
+   same images), whose zoomed-in view names small logos far better than the coarse grid can;
+   the two brand distributions are combined by their geometric mean.
+3. A logistic calibrator, fitted on validation images and on logo-free pictures (never on
+   held-out test data), turns each candidate's evidence into the probability that it is a
+   correct detection. Class-aware non-maximum suppression removes duplicates.
+4. ``threshold_``, chosen on the same calibration pictures, is the default minimum score: an
+   image with no detection above it is a "no logo" image, and the first detection of any other
+   image is its image-level answer.
+
+It follows the scikit-learn estimator contract, like ``LogoClassifier``; the CLI, the demo and
+the benchmarks all go through it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from logolens import box_refiner
+from logolens.classifier import LogoClassifier
+from logolens.data.crops import CropSample
+from logolens.data.dataset import ImageRecord, LogoDataset
+from logolens.data.images import load_image
+from logolens.data.no_logo import no_logo_images
+from logolens.detections import Detections
+from logolens.errors import ModelError, NotFittedError
+from logolens.evaluation.calibration import binary_calibration_error, fit_logistic
+from logolens.evaluation.detection import match_detections
+from logolens.inference.embeddings import EmbeddingCache, default_cache_dir, embed_samples
+from logolens.inference.letterbox import Placement, letterbox, placement_for
+from logolens.models.backbones import backbone_id
+from logolens.models.detector import decode_peaks
+from logolens.models.registry import create_model, get_entry
+from logolens.inference.onnx_runtime import ONNX_FILE, OnnxRunner, export_onnx, quantize_onnx
+from logolens.models.storage import MANIFEST, load_model, read_manifest, save_model, update_manifest, weights_path
+from logolens.progress import track
+from logolens.training.detection_loop import DetectorTrainConfig, fit_detector_head
+from logolens.training.detection_targets import DenseTargets, dense_targets
+
+MODEL = "dinov2-s14-detector"
+CLASSIFIER_DIR = "classifier"  # the re-scoring crop classifier's model folder, inside the detector's
+CHECKPOINT = "checkpoint.pt"
+REFINER_CHECKPOINT = "checkpoint-refiner.pt"
+REFINER_DIR = "refiner"  # the box refiner's head (a model folder of its own)
+FEATURES = ("objectness_logit", "refined_objectness_logit", "log_brand_probability", "refined", "rescored")  # calibrator inputs
+
+_SETTINGS = ("image_size", "epochs", "lr", "batch_size", "weight_decay", "patience", "train_scales", "refine", "rescore",
+             "classifier", "max_detections", "nms_iou", "calibrate", "seed")
+
+
+class LogoDetector:
+    """Detect logos in whole images.
+
+    ``image_size``: canvas side in pixels (multiple of 14; 448 gives a 32 x 32 patch grid, about
+    one patch per 16 original pixels of a 500 px photo). ``train_scales``: the image's longest
+    side as a fraction of the canvas for each cached training view (smaller views teach small
+    logos). ``refine``: how many top candidates per image get a second, zoomed-in look that
+    re-draws their box (:mod:`logolens.box_refiner`; 0: none). ``rescore``: how many top
+    candidates per image the crop classifier re-scores (0: none; faster, less accurate brands). ``classifier``: the crop classifier's registry model.
+    ``max_detections`` caps candidates per image; ``nms_iou`` is the class-aware NMS overlap.
+    Fitted attributes end in ``_``.
+    """
+
+    def __init__(
+        self, image_size: int = 448, epochs: int = 60, lr: float = 1e-3, batch_size: int = 16, weight_decay: float = 1e-4,
+        patience: int = 12, train_scales: Sequence[float] = (1.0, 0.6), refine: int = 5, rescore: int = 5, classifier: str = "dinov2-s14",
+        max_detections: int = 100, nms_iou: float = 0.5, calibrate: bool = True, seed: int = 0,
+        cache_dir: str | Path | bool | None = None, progress: bool = False,
+    ):
+        self.image_size = image_size
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.train_scales = train_scales
+        self.refine = refine
+        self.rescore = rescore
+        self.classifier = classifier
+        self.max_detections = max_detections
+        self.nms_iou = nms_iou
+        self.calibrate = calibrate
+        self.seed = seed
+        self.cache_dir = cache_dir
+        self.progress = progress
+
+    def get_params(self) -> dict:
+        params = {name: getattr(self, name) for name in _SETTINGS}
+        params["train_scales"] = [float(s) for s in self.train_scales]
+        return params
+
+    # -- training ---------------------------------------------------------------------------
+    def fit(self, train: LogoDataset, val: LogoDataset | None = None, checkpoint_dir: str | Path | None = None) -> LogoDetector:
+        """Learn to find the brands of ``train`` (its brand list, in order) from its boxes.
+
+        ``val`` drives early stopping and calibration. ``checkpoint_dir`` keeps a resumable
+        checkpoint of the head's training there (removed when training completes).
+        """
+        brands = list(train.brands)
+        if len(brands) < (2 if self.rescore else 1):
+            raise ValueError(f"training data {train.name!r} has {len(brands)} brand(s); at least 2 are needed")
+        records = [r for r in train if r.boxes or not r.brands]  # boxed images, and no-logo images as negatives
+        if not any(r.boxes for r in records):
+            raise ValueError(f"training data {train.name!r} has no logo boxes; detection training needs boxes")
+        if not self.train_scales or not all(0.0 < float(s) <= 1.0 for s in self.train_scales):
+            raise ValueError(f"train_scales must be fractions in (0, 1], got {list(self.train_scales)}")
+        if self.rescore < 0 or self.refine < 0 or self.max_detections < 1 or not 0.0 < self.nms_iou <= 1.0:
+            raise ValueError("rescore must be >= 0, max_detections >= 1 and nms_iou in (0, 1]")
+        config = DetectorTrainConfig(self.epochs, self.lr, self.batch_size, self.weight_decay, self.patience, self.seed)
+        self.brands_ = brands
+        self.preprocessing_ = get_entry(MODEL).preprocessing(self.image_size)
+        self.runner_ = None
+        torch.manual_seed(self.seed)
+        self.network_ = create_model(MODEL, n_classes=len(brands), image_size=self.image_size)
+        train_data = self._grid_set(records, [float(s) for s in self.train_scales])
+        val_records = [r for r in (val or []) if r.boxes or not r.brands]
+        val_data = self._grid_set(val_records, [1.0]) if val_records else None
+        checkpoint = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
+        fingerprint = self._fingerprint(records, val_records, config)
+        self.history_ = fit_detector_head(self.network_.head, train_data, val_data, config, checkpoint, fingerprint, self.progress)
+        self.refiner_, self.refiner_runner_ = None, None
+        if self.refine:
+            self.refiner_ = self._fit_refiner(records, val_records, config, checkpoint_dir, fingerprint)
+        self.classifier_ = None
+        if self.rescore:
+            self.classifier_ = LogoClassifier(self.classifier, seed=self.seed, cache_dir=self.cache_dir, progress=self.progress)
+            self.classifier_.fit(train, val)
+        self.calibrator_ = {"weights": [1.0, 0.0, 1.0, 0.0, 0.0], "bias": 0.0, "threshold": 0.5, "fitted": False}
+        if self.calibrate and val_records:
+            self._calibrate(val_records, val_data[0])
+        if checkpoint is not None:
+            checkpoint.unlink(missing_ok=True)
+            (Path(checkpoint_dir) / REFINER_CHECKPOINT).unlink(missing_ok=True)
+        return self
+
+    def _fit_refiner(self, records, val_records, config: DetectorTrainConfig, checkpoint_dir, fingerprint: str):
+        """Train the box refiner's head on jittered crops around the training boxes."""
+        refiner = create_model(MODEL, n_classes=len(self.brands_), image_size=box_refiner.SIZE)
+        preprocessing = get_entry(MODEL).preprocessing(box_refiner.SIZE)
+        brand_index = {brand: i for i, brand in enumerate(self.brands_)}
+        cache = self._cache()
+
+        def region_set(chosen: Sequence[ImageRecord], seed: int) -> tuple[torch.Tensor, DenseTargets] | None:
+            rng = np.random.default_rng(seed)
+            pairs = [(r, region) for r in chosen if r.boxes for region in box_refiner.training_regions(r, rng)]
+            if not pairs:
+                return None
+            samples = [CropSample(r.path, region, r.primary_brand) for r, region in pairs]
+            grids = box_refiner.region_grids(refiner, samples, preprocessing, cache, self.progress)
+            targets = [box_refiner.region_targets(r, region, brand_index, refiner.config.grid) for r, region in pairs]
+            return grids, DenseTargets.stack(targets)
+
+        checkpoint = Path(checkpoint_dir) / REFINER_CHECKPOINT if checkpoint_dir is not None else None
+        fit_detector_head(refiner.head, region_set(records, self.seed), region_set(val_records, self.seed + 1), config,
+                          checkpoint, fingerprint + "-refiner", self.progress)
+        return refiner.eval()
+
+    def _fingerprint(self, records: Sequence[ImageRecord], val_records: Sequence[ImageRecord], config: DetectorTrainConfig) -> str:
+        payload = [self.get_params(), config.__dict__, self.network_.config.__dict__, self.brands_,
+                   [[str(r.path), [b.xyxy + (b.brand,) for b in r.boxes]] for r in (*records, *val_records)]]
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+    def _grid_set(self, records: Sequence[ImageRecord], scales: Sequence[float]) -> tuple[torch.Tensor, DenseTargets]:
+        """Patch grids (N, C, h, w) float16 of every record at every scale, and their targets."""
+        grids, targets = [], []
+        brand_index = {brand: i for i, brand in enumerate(self.brands_)}
+        for fill in scales:
+            offset = (0.0, 0.0) if fill == 1.0 else (0.5, 0.5)
+            grids.append(self._grids(records, fill, offset))
+            for record in records:
+                placement = placement_for(record.width, record.height, self.image_size, fill, offset)
+                boxes = placement.to_canvas(np.array([b.xyxy for b in record.boxes], np.float32))
+                labels = np.array([brand_index.get(b.brand, -1) for b in record.boxes])
+                keep = labels >= 0
+                targets.append(dense_targets(boxes[keep], labels[keep], self.network_.config.grid))
+        return torch.cat(grids), DenseTargets.stack(targets)
+
+    def _cache(self) -> EmbeddingCache | None:
+        if self.cache_dir is False:
+            return None
+        return EmbeddingCache(self.cache_dir or default_cache_dir(), backbone_id("dinov2-s14"))
+
+    def _grids(self, records: Sequence[ImageRecord], fill: float, offset: tuple[float, float]) -> torch.Tensor:
+        cache = self._cache()
+        size, net = self.image_size, self.network_
+
+        def embed(x: torch.Tensor) -> torch.Tensor:
+            return net.forward_features(x).flatten(1)  # (B, C*h*w)
+
+        flat = embed_samples(
+            embed, [CropSample(r.path, None, r.primary_brand) for r in records], self.preprocessing_, cache,
+            view=f"canvas-{size}-fill{fill:g}-at{offset[0]:g},{offset[1]:g}", batch_size=8, progress=self.progress,
+            transform=lambda crop, sample: letterbox(crop, size, fill, offset)[0],
+        )
+        grid = self.network_.config.grid
+        return torch.from_numpy(flat).reshape(len(records), -1, grid, grid).to(torch.float16)
+
+    def _calibrate(self, records: Sequence[ImageRecord], grids: torch.Tensor) -> None:
+        """Fit the calibrator and the no-logo threshold on validation images and logo-free pictures."""
+        per_image = []  # (features (N, 3), correct (N,), shows a logo)
+        with torch.no_grad():
+            for record, grid in track(list(zip(records, grids)), "calibrating", enabled=self.progress):
+                image = load_image(record.path)
+                peaks = decode_peaks(*self.network_.head(grid[None].float()), max_peaks=self.max_detections)[0]
+                dets = self._candidates(image, placement_for(image.width, image.height, self.image_size), peaks)
+                gt = np.array([b.xyxy for b in record.boxes], np.float32).reshape(-1, 4)
+                per_image.append((dets.data["features"], match_detections(gt, [b.brand for b in record.boxes], dets), bool(record.brands)))
+            for _, picture in track(no_logo_images(records, seed=self.seed), "no-logo pictures", enabled=self.progress):
+                features = self._uncalibrated(picture).data["features"]
+                per_image.append((features, np.zeros(len(features), bool), False))
+        x = np.concatenate([f for f, _, _ in per_image]).reshape(-1, len(FEATURES))
+        y = np.concatenate([c for _, c, _ in per_image]).astype(float)
+        weights, bias = fit_logistic(x, y)
+        self.calibrator_ = {"weights": weights.tolist(), "bias": bias, "fitted": True}
+        positive, correct, negative = [], [], []
+        for features, hits, shows_logo in per_image:
+            scores = self._score(features)
+            best = int(scores.argmax()) if len(scores) else -1
+            top = float(scores[best]) if best >= 0 else 0.0
+            if shows_logo:
+                positive.append(top)
+                correct.append(bool(hits[best]) if best >= 0 else False)
+            else:
+                negative.append(top)
+        self.calibrator_.update(
+            threshold=best_threshold(positive, correct, negative), candidates=int(len(y)), correct_candidates=int(y.sum()),
+            ece=binary_calibration_error(self._score(x), y), positive_images=len(positive), no_logo_pictures=len(negative),
+        )
+
+    # -- detection --------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "brands_"):
+            raise NotFittedError("this LogoDetector is not fitted yet; call fit() or LogoDetector.load(dir) first")
+
+    @property
+    def threshold_(self) -> float:
+        """The calibrated no-logo threshold: the default minimum score of :meth:`detect`."""
+        self._check_fitted()
+        return float(self.calibrator_.get("threshold", 0.5))
+
+    def _score(self, features: np.ndarray) -> np.ndarray:
+        z = np.asarray(features, np.float64).reshape(-1, len(FEATURES)) @ np.asarray(self.calibrator_["weights"]) + self.calibrator_["bias"]
+        return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+    def _candidates(self, image: Image.Image, placement: Placement, peaks: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Detections:
+        """Heatmap peaks of one image as detections in its pixels: near-duplicates (IoU > 0.7)
+        merged, the best ``refine`` re-drawn by the box refiner, the best ``rescore`` re-scored by
+        the crop classifier, sorted by objectness, with the calibrator's inputs in
+        ``data["features"]`` (scores are still the raw objectness)."""
+        boxes, heat, p_det = peaks
+        raw = Detections(placement.to_image(boxes), heat, np.zeros(len(boxes), np.int64), np.full(len(boxes), "", object), data={"probs": p_det})
+        raw = raw.clipped(image.width, image.height).nms(0.7, class_aware=False)  # one candidate per logo
+        xyxy, opinions = raw.xyxy.copy(), [raw.data["probs"].astype(np.float64)]
+        refined_heat, refined = np.zeros(len(raw)), np.zeros(len(raw))
+        has_refiner = self.refiner_ is not None or getattr(self, "refiner_runner_", None) is not None
+        n = min(self.refine, len(raw)) if has_refiner else 0
+        if n:
+            preprocessing = get_entry(MODEL).preprocessing(box_refiner.SIZE)
+            boxes_r, heat_r, probs_r = box_refiner.refine_boxes(lambda x: self._forward(x, refiner=True), preprocessing, image, xyxy[:n])
+            xyxy[:n], refined_heat[:n], refined[:n] = boxes_r, heat_r, 1.0
+            opinion = np.ones_like(opinions[0])
+            opinion[:n] = np.where(np.isnan(probs_r), opinions[0][:n], probs_r)
+            opinions.append(opinion)
+        xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, image.width)
+        xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, image.height)
+        rescored = np.zeros(len(raw))
+        n = min(self.rescore, len(raw)) if self.classifier_ is not None else 0
+        valid = (xyxy[:, 2] - xyxy[:, 0] >= 1) & (xyxy[:, 3] - xyxy[:, 1] >= 1)
+        if n and valid[:n].any():
+            chosen = np.where(valid[:n])[0]
+            opinion = np.ones_like(opinions[0])
+            opinion[chosen] = self.classifier_.predict_proba([image] * len(chosen), [tuple(map(float, b)) for b in xyxy[chosen]])
+            opinions.append(opinion)
+            rescored[chosen] = 1.0
+        probs = np.exp(np.mean([np.log(np.clip(o, 1e-9, 1.0)) for o in opinions], axis=0))  # geometric mean of the opinions
+        probs /= probs.sum(axis=1, keepdims=True).clip(1e-12) if len(probs) else 1.0
+        brand_id = probs.argmax(axis=1) if len(raw) else np.zeros(0, np.int64)
+        top = probs.max(axis=1) if len(raw) else np.zeros(0)
+        features = np.stack([_logit(raw.score), np.where(refined > 0, _logit(refined_heat), 0.0), np.log(np.clip(top, 1e-9, 1.0)),
+                             refined, rescored], axis=1).reshape(-1, len(FEATURES))
+        names = np.array([self.brands_[i] for i in brand_id], dtype=object)
+        dets = Detections(xyxy, raw.score, brand_id, names, data={"features": features.astype(np.float32)})
+        return dets[valid].nms(0.7, class_aware=False)  # refined boxes may now coincide
+
+    def _forward(self, x: torch.Tensor, refiner: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(heat, ltrb, logits)`` of canvases ``x`` from the detector (or the box refiner):
+        onnxruntime when loaded with it, else PyTorch."""
+        runner = getattr(self, "refiner_runner_" if refiner else "runner_", None)
+        if runner is not None:
+            return tuple(torch.from_numpy(o) for o in runner.outputs(x))
+        with torch.no_grad():
+            return (self.refiner_ if refiner else self.network)(x)
+
+    def _uncalibrated(self, image: Image.Image) -> Detections:
+        canvas, placement = letterbox(image, self.image_size)
+        outputs = self._forward(self.preprocessing_.to_tensor(canvas)[None])
+        return self._candidates(image, placement, decode_peaks(*outputs, max_peaks=self.max_detections)[0])
+
+    def detect(self, image: Image.Image | str | Path, min_score: float | None = None, max_results: int | None = None) -> Detections:
+        """Logos in one image (a path or a PIL image), best first, boxes in its pixels.
+
+        ``min_score`` defaults to the calibrated no-logo threshold, so an empty result means "no
+        logo". Raises :class:`~logolens.errors.ImageError` for unusable image files.
+        """
+        self._check_fitted()
+        if max_results is not None and max_results < 1:
+            raise ValueError(f"max_results must be >= 1, got {max_results}")
+        picture = load_image(image) if isinstance(image, (str, Path)) else image.convert("RGB")
+        dets = self._uncalibrated(picture)
+        dets = Detections(dets.xyxy, self._score(dets.data["features"]), dets.brand_id, dets.brand, dets.source, dets.data)
+        dets = dets.nms(self.nms_iou, class_aware=True)
+        dets = dets[dets.score >= (self.threshold_ if min_score is None else min_score)]
+        return dets[: max_results] if max_results is not None else dets
+
+    @property
+    def network(self) -> torch.nn.Module:
+        """The PyTorch network (built on first use for a model loaded to run with onnxruntime)."""
+        self._check_fitted()
+        if getattr(self, "network_", None) is None:
+            self.network_, _ = load_model(self.model_dir_)
+        return self.network_
+
+    def export_onnx(self, quantize: bool = False) -> Path:
+        """Write ``model.onnx`` (backbone and head; outputs ``heat``, ``ltrb``, ``logits``) into
+        the saved folder, and the exports of the box refiner and the crop classifier. Each float
+        graph must match PyTorch or it is not kept; ``quantize`` then stores int8 versions
+        (faster; measure them with ``evaluate``)."""
+        directory = getattr(self, "model_dir_", None)
+        if directory is None:
+            raise NotFittedError("save the detector before exporting it to ONNX")
+        path = _export_network(self.network, self.image_size, directory, quantize)
+        if self.refiner_ is not None:
+            _export_network(self.refiner_, box_refiner.SIZE, directory / REFINER_DIR, quantize)
+        if self.classifier_ is not None:
+            self.classifier_.export_onnx(quantize=quantize)
+        self.runner_ = self.refiner_runner_ = None
+        return path
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, directory: str | Path, extra: dict | None = None) -> Path:
+        """Write the model folder: the crop classifier in ``classifier/`` and the box refiner in
+        ``refiner/`` first, then the head's weights and the manifest (last, atomically; see
+        :mod:`logolens.models.storage`)."""
+        self._check_fitted()
+        directory = Path(directory)
+        if self.classifier_ is not None:
+            self.classifier_.save(directory / CLASSIFIER_DIR)
+        if self.refiner_ is not None:
+            save_model(directory / REFINER_DIR, self.refiner_, MODEL, {"task": "refine"}, keep_if_same_weights=("onnx",))
+        manifest = {
+            "task": "detect", "brands": list(self.brands_), "preprocessing": self.preprocessing_.to_json(),
+            "settings": self.get_params(), "calibration": self.calibrator_, **(extra or {}),
+        }
+        save_model(directory, self.network, MODEL, manifest, keep_if_same_weights=("onnx",))
+        self.model_dir_ = directory
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, runtime: str = "auto") -> LogoDetector:
+        """Load a detector folder. ``runtime``: ``torch``, ``onnx`` (needs ``model.onnx``), or
+        ``auto`` (onnxruntime when the folder has an up-to-date export), for the detector and its
+        crop classifier alike."""
+        if runtime not in ("auto", "torch", "onnx"):
+            raise ValueError(f"unknown runtime {runtime!r}; choose from: auto, torch, onnx")
+        directory = Path(directory)
+        manifest = read_manifest(directory)
+        if manifest.get("task") != "detect":
+            raise ModelError(f"{directory}: a {manifest.get('task', 'classify')!r} model, not a logo detector; train one with 'logolens train --task detect'")
+        try:
+            detector = cls(**{k: v for k, v in manifest.get("settings", {}).items() if k in _SETTINGS})
+            detector.brands_ = list(manifest["brands"])
+            detector.preprocessing_ = get_entry(MODEL).preprocessing(detector.image_size)
+            detector.calibrator_ = dict(manifest["calibration"])
+            if len(detector.calibrator_["weights"]) != len(FEATURES):
+                raise ValueError("calibrator weights do not match its features")
+        except (KeyError, TypeError, ValueError) as error:
+            raise ModelError(f"{directory / MANIFEST}: incomplete or invalid manifest ({error!r})") from None
+        detector.manifest_, detector.model_dir_ = manifest, directory
+        detector.network_, detector.runner_ = _load_network(directory, manifest, runtime)
+        detector.refiner_ = detector.refiner_runner_ = None
+        if detector.refine:
+            refiner_dir = directory / REFINER_DIR
+            try:
+                refiner_manifest = read_manifest(refiner_dir)
+            except ModelError:
+                raise ModelError(f"{refiner_dir}: the box refiner is missing") from None
+            detector.refiner_, detector.refiner_runner_ = _load_network(refiner_dir, refiner_manifest, runtime)
+        classifier_dir = directory / CLASSIFIER_DIR
+        detector.classifier_ = LogoClassifier.load(classifier_dir, runtime="torch" if runtime == "torch" else "auto") if classifier_dir.is_dir() else None
+        if detector.rescore and detector.classifier_ is None:
+            raise ModelError(f"{classifier_dir}: the crop classifier that re-scores boxes is missing")
+        return detector
+
+
+def _export_network(network: torch.nn.Module, size: int, directory: Path, quantize: bool, rtol: float = 1e-3) -> Path:
+    """``directory/model.onnx`` of a detector network, checked against PyTorch on a random canvas
+    (max difference <= ``rtol`` x the largest magnitude, per output), recorded in the manifest."""
+    path = export_onnx(network, size, directory / ONNX_FILE, output_names=("heat", "ltrb", "logits"))
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        reference = [o.numpy() for o in network(x)]
+    for name, got, want in zip(("heat", "ltrb", "logits"), OnnxRunner(path).outputs(x), reference):
+        difference = float(np.abs(got - want).max())
+        if not difference <= rtol * max(1.0, float(np.abs(want).max())):
+            path.unlink(missing_ok=True)
+            raise ModelError(f"{path}: the ONNX export's {name} differs from PyTorch by {difference:.2e}; not kept")
+    if quantize:
+        quantize_onnx(path, path)
+    update_manifest(directory, {"onnx": {"file": ONNX_FILE, "weights": weights_path(directory).name, "quantized": quantize}})
+    return path
+
+
+def _load_network(directory: Path, manifest: dict, runtime: str) -> tuple[torch.nn.Module | None, OnnxRunner | None]:
+    """``(network, None)`` in PyTorch, or ``(None, runner)`` for an up-to-date ONNX export."""
+    export = manifest.get("onnx") if isinstance(manifest.get("onnx"), dict) else {}
+    current = (directory / ONNX_FILE).is_file() and export.get("weights") == weights_path(directory, manifest).name
+    if runtime == "onnx" and not current:
+        raise ModelError(f"{directory}: no up-to-date {ONNX_FILE}; run 'logolens export --model {directory}'")
+    if current and runtime != "torch":
+        return None, OnnxRunner(directory / ONNX_FILE)
+    return load_model(directory)[0], None
+
+
+def best_threshold(positive_scores: Sequence[float], positive_correct: Sequence[bool], negative_scores: Sequence[float]) -> float:
+    """The minimum score that maximises balanced image-level accuracy: a logo image counts as
+    right when its top detection clears the threshold *and* names a brand it shows; a no-logo
+    picture counts as right when nothing clears it. Ties take the middle of the best range."""
+    pos, hit = np.asarray(positive_scores, float), np.asarray(positive_correct, bool)
+    neg = np.asarray(negative_scores, float)
+    candidates = np.unique(np.concatenate([[0.0, 1.0], pos, neg, np.nextafter(pos, 2.0), np.nextafter(neg, 2.0)]))
+    candidates = candidates[(candidates >= 0) & (candidates <= 1)]
+
+    def accuracy(t: float) -> float:
+        parts = []
+        if len(pos):
+            parts.append(float(np.mean(hit & (pos >= t))))
+        if len(neg):
+            parts.append(float(np.mean(neg < t)))
+        return float(np.mean(parts)) if parts else 0.0
+
+    values = np.array([accuracy(t) for t in candidates])
+    best = candidates[values >= values.max() - 1e-12]
+    return float((best.min() + best.max()) / 2) if len(best) else 0.5
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))

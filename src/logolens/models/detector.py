@@ -1,0 +1,161 @@
+"""A dense logo detector on the DINOv2 patch grid: objectness, box and brand for every patch.
+
+No detector weights ship offline, but DINOv2's patch tokens already say *what* is where: a small
+convolutional head on the frozen token grid learns where logos are (a CenterNet-style heatmap
+peaking at each logo's centre), how far each box reaches (left, top, right, bottom distances from
+the patch centre, FCOS style) and which brand it is. The backbone stays frozen, so its grids are
+computed once per training image and cached; training the head takes minutes on a CPU.
+
+Coordinates: an image is letterboxed into a square canvas of ``image_size`` pixels (scaled to fit,
+placed at the top-left corner, the rest filled with the ImageNet mean), so canvas pixels are
+original pixels times one scale factor. Patch ``(i, j)`` covers canvas pixels
+``[14 j, 14 j + 14) x [14 i, 14 i + 14)``; its centre is ``(14 (j + .5), 14 (i + .5))``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from logolens.errors import ModelError
+
+PATCH = 14  # pixels per DINOv2 patch: the stride of the detector's grid
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    backbone: str = "dinov2-s14"  # the frozen backbone whose patch grid the head reads
+    n_classes: int = 27  # trained brands
+    image_size: int = 448  # square canvas side in pixels, a multiple of 14 (448: a 32 x 32 grid)
+    width: int = 128  # channels of the head
+    depth: int = 2  # depthwise-separable 3x3 conv blocks shared by the three outputs
+    pretrained: bool = True  # False only for tests of shapes and plumbing
+
+    def __post_init__(self) -> None:
+        if self.backbone != "dinov2-s14":
+            raise ValueError(f"the detector reads the patch grid of 'dinov2-s14', got backbone {self.backbone!r}")
+        if self.image_size < 2 * PATCH or self.image_size % PATCH:
+            raise ValueError(f"detector image_size must be a multiple of {PATCH} and >= {2 * PATCH}, got {self.image_size}")
+        if self.n_classes < 1 or self.width < 1 or self.depth < 0:
+            raise ValueError("n_classes and width must be >= 1 and depth >= 0")
+
+    @property
+    def grid(self) -> int:
+        return self.image_size // PATCH
+
+
+class SeparableBlock(nn.Module):
+    """Depthwise 3x3 (neighbouring patches) then pointwise mixing, with a residual: a tenth of a
+    full 3x3 convolution's cost, which keeps head training to seconds per epoch on a CPU."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.spatial = nn.Conv2d(width, width, 3, padding=1, groups=width)
+        self.mix = nn.Conv2d(width, width, 1)
+        self.norm = nn.GroupNorm(8, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + F.gelu(self.norm(self.mix(self.spatial(x))))  # (B, W, h, w)
+
+
+class DenseLogoHead(nn.Module):
+    """Patch features ``(B, C, h, w)`` to ``heat`` logits (B, h, w), ``ltrb`` distances (B, 4, h, w)
+    in patches (positive), and brand ``logits`` (B, K, h, w)."""
+
+    def __init__(self, in_dim: int, config: DetectorConfig):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(in_dim, config.width, 1), nn.GroupNorm(8, config.width), nn.GELU()]
+        layers += [SeparableBlock(config.width) for _ in range(config.depth)]
+        self.trunk = nn.Sequential(*layers)
+        self.heat = nn.Conv2d(config.width, 1, 3, padding=1)
+        self.box = nn.Conv2d(config.width, 4, 3, padding=1)
+        self.brand = nn.Conv2d(config.width, config.n_classes, 1)
+        nn.init.constant_(self.heat.bias, -4.0)  # start with ~2 % objectness everywhere: stable focal loss
+        nn.init.zeros_(self.box.weight)
+        nn.init.zeros_(self.box.bias)  # exp(0) = one patch each way: a sane first box
+
+    def forward(self, grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = self.trunk(grid)  # (B, W, h, w)
+        heat = self.heat(x)[:, 0]  # (B, h, w)
+        ltrb = torch.exp(self.box(x).clamp(-6.0, 6.0))  # (B, 4, h, w), patches
+        return heat, ltrb, self.brand(x)  # logits (B, K, h, w)
+
+
+class LogoDetectorNet(nn.Module):
+    """Frozen DINOv2 ViT-S/14 plus a :class:`DenseLogoHead`: canvases ``(B, 3, S, S)`` to
+    ``(heat, ltrb, logits)``. Only the head is trained and saved."""
+
+    def __init__(self, config: DetectorConfig):
+        super().__init__()
+        from logolens.models.dinov2 import build_dinov2_s14
+
+        self.config = config
+        self.vit = build_dinov2_s14(image_size=config.image_size, pretrained=config.pretrained)
+        self.head = DenseLogoHead(self.vit.config.dim, config)
+        for parameter in self.vit.parameters():
+            parameter.requires_grad = False
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The patch-token grid ``(B, C, h, w)`` of canvases ``x``."""
+        tokens = self.vit.forward_features(x)
+        h, w = tokens["grid"]
+        return tokens["patch"].transpose(1, 2).reshape(x.shape[0], -1, h, w)  # (B, C, h, w)
+
+    def forward_head(self, grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.head(grid)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.forward_head(self.forward_features(x))
+
+    def train(self, mode: bool = True) -> LogoDetectorNet:
+        super().train(mode)
+        self.vit.eval()  # frozen: never in training mode
+        return self
+
+    def saved_state_dict(self) -> dict[str, torch.Tensor]:
+        return {f"head.{k}": v for k, v in self.head.state_dict().items()}
+
+    def load_saved_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        expected = set(self.saved_state_dict())
+        if set(state) != expected:
+            missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+            raise ModelError(f"weights do not match the logo detector (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        self.head.load_state_dict({k[len("head."):]: v for k, v in state.items()})
+
+
+def patch_centres(h: int, w: int, stride: int = PATCH) -> tuple[np.ndarray, np.ndarray]:
+    """Canvas pixel coordinates ``(cx, cy)`` of every patch centre, each (h, w)."""
+    return np.meshgrid((np.arange(w) + 0.5) * stride, (np.arange(h) + 0.5) * stride)
+
+
+def decode_boxes(ltrb: torch.Tensor, stride: int = PATCH) -> torch.Tensor:
+    """Predicted ``ltrb`` distances (B, 4, h, w), in patches, to canvas boxes (B, h, w, 4) xyxy."""
+    _, _, h, w = ltrb.shape
+    cx, cy = (torch.from_numpy(c).to(ltrb) for c in patch_centres(h, w, stride))
+    d = ltrb.permute(0, 2, 3, 1) * stride  # (B, h, w, 4) pixels
+    return torch.stack([cx - d[..., 0], cy - d[..., 1], cx + d[..., 2], cy + d[..., 3]], dim=-1)
+
+
+@torch.no_grad()
+def decode_peaks(
+    heat_logits: torch.Tensor, ltrb: torch.Tensor, logits: torch.Tensor, max_peaks: int = 50, min_heat: float = 0.02
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per canvas: the local maxima of the heatmap (3x3) above ``min_heat``, best ``max_peaks``,
+    as ``(boxes (N, 4) canvas px, heat (N,), brand probabilities (N, K))``."""
+    heat = torch.sigmoid(heat_logits)  # (B, h, w)
+    peaks = heat == F.max_pool2d(heat[:, None], 3, stride=1, padding=1)[:, 0]
+    boxes = decode_boxes(ltrb)  # (B, h, w, 4)
+    probs = torch.softmax(logits, dim=1).permute(0, 2, 3, 1)  # (B, h, w, K)
+    results = []
+    for b in range(heat.shape[0]):
+        scores = torch.where(peaks[b] & (heat[b] >= min_heat), heat[b], torch.zeros_like(heat[b])).flatten()
+        order = torch.argsort(scores, descending=True)[:max_peaks]
+        order = order[scores[order] > 0]
+        results.append((
+            boxes[b].reshape(-1, 4)[order].numpy(), scores[order].numpy(), probs[b].reshape(-1, probs.shape[-1])[order].numpy()
+        ))
+    return results

@@ -1,0 +1,137 @@
+"""``LogoDetector`` trained briefly on generated scenes (the session's ``trained_detector``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from logolens.classifier import LogoClassifier
+from logolens.data.splits import split_dataset
+from logolens.data.synthetic import render_background
+from logolens.detections import box_iou
+from logolens.detector import LogoDetector, best_threshold
+from logolens.errors import ImageError, ModelError, NotFittedError
+from conftest import VAL_FRACTION
+
+
+def held_out(dataset):
+    return list(split_dataset(dataset, VAL_FRACTION, 0.0, 0).val)
+
+
+def test_finds_the_planted_logos_far_above_chance(trained_detector, synthetic_dataset):
+    rng = np.random.default_rng(0)
+    found = chance = total = 0
+    for record in held_out(synthetic_dataset):
+        gt = np.array([b.xyxy for b in record.boxes])
+        dets = trained_detector.detect(record.path, min_score=0.0, max_results=5)
+        found += int((box_iou(gt, dets.xyxy).max(axis=1) > 0.5).sum()) if len(dets) else 0
+        w, h = gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]  # chance: 5 random boxes of each logo's own size
+        x, y = rng.uniform(0, record.width - w, (5, len(gt))), rng.uniform(0, record.height - h, (5, len(gt)))
+        guesses = np.stack([x, y, x + w, y + h], axis=-1).reshape(-1, 4)
+        chance += int((box_iou(gt, guesses).max(axis=1) > 0.5).sum())
+        total += len(gt)
+    assert found / total >= 0.5
+    assert found >= 3 * max(chance, 1)
+
+
+def test_says_no_logo_on_backgrounds_more_often_than_on_logo_scenes(trained_detector, synthetic_dataset):
+    logo_hits = np.mean([len(trained_detector.detect(r.path)) > 0 for r in held_out(synthetic_dataset)])
+    rng = np.random.default_rng(7)
+    alarms = np.mean([len(trained_detector.detect(render_background(rng, (320, 240)))) > 0 for _ in range(12)])
+    assert logo_hits >= 0.7 and alarms <= 0.5 and logo_hits - alarms >= 0.4
+
+
+def test_boxes_are_in_original_pixels_whatever_the_image_size(trained_detector, synthetic_dataset):
+    record = held_out(synthetic_dataset)[0]
+    image = Image.open(record.path).convert("RGB")
+    small = trained_detector.detect(image, min_score=0.0, max_results=1)
+    big = trained_detector.detect(image.resize((image.width * 2, image.height * 2), Image.BILINEAR), min_score=0.0, max_results=1)
+    np.testing.assert_allclose(big.xyxy[0], 2 * small.xyxy[0], atol=0.05 * image.width * 2)
+    assert (big.xyxy[0, [0, 2]] <= image.width * 2).all() and (big.xyxy[0, [1, 3]] <= image.height * 2).all()
+
+
+def test_scores_are_probabilities_sorted_and_filtered(trained_detector, synthetic_dataset):
+    dets = trained_detector.detect(held_out(synthetic_dataset)[1].path, min_score=0.0)
+    assert len(dets) >= 1 and ((dets.score >= 0) & (dets.score <= 1)).all()
+    assert (np.diff(dets.score) <= 0).all()
+    assert len(trained_detector.detect(held_out(synthetic_dataset)[1].path, min_score=0.0, max_results=1)) == 1
+    default = trained_detector.detect(held_out(synthetic_dataset)[1].path)
+    assert (default.score >= trained_detector.threshold_).all()
+    assert set(dets.brand) <= set(trained_detector.brands_)
+
+
+def test_model_folder_round_trip(trained_detector_dir, trained_detector, synthetic_dataset):
+    manifest = json.loads((trained_detector_dir / "logolens.json").read_text())
+    assert manifest["task"] == "detect" and manifest["calibration"]["fitted"]
+    assert not (trained_detector_dir / "checkpoint.pt").exists()  # removed once training completed
+    for name in ("history.csv", "history.png", "val-metrics.json", "val-pr.png", "split.json", "classifier/logolens.json"):
+        assert (trained_detector_dir / name).is_file(), name
+    again = LogoDetector.load(trained_detector_dir)
+    path = held_out(synthetic_dataset)[2].path
+    a, b = trained_detector.detect(path, min_score=0.0), again.detect(path, min_score=0.0)
+    np.testing.assert_allclose(a.xyxy, b.xyxy)
+    np.testing.assert_allclose(a.score, b.score)
+
+
+def test_clear_errors(trained_detector_dir, trained_model_dir, tmp_path):
+    with pytest.raises(NotFittedError):
+        LogoDetector().detect(Image.new("RGB", (64, 64)))
+    with pytest.raises(ModelError, match="not a logo detector"):
+        LogoDetector.load(trained_model_dir)
+    with pytest.raises(ModelError, match="not a brand classifier"):
+        LogoClassifier.load(trained_detector_dir)
+    with pytest.raises(ValueError, match="train it with 'logolens train --task detect'"):
+        LogoClassifier(model="dinov2-s14-detector").fit(None)
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    with pytest.raises(ImageError, match="corrupt.jpg"):
+        LogoDetector.load(trained_detector_dir).detect(corrupt)
+
+
+def test_fit_refuses_data_without_boxes(synthetic_dataset):
+    from logolens.data.dataset import ImageRecord, LogoDataset
+
+    no_boxes = LogoDataset([ImageRecord(r.path, r.width, r.height, (), r.brands) for r in synthetic_dataset], synthetic_dataset.brands, "no-boxes")
+    with pytest.raises(ValueError, match="no logo boxes"):
+        LogoDetector(rescore=0).fit(no_boxes)
+
+
+def test_best_threshold_balances_logo_and_no_logo_images():
+    # logo images: top scores .9 (right), .8 (right), .3 (wrong brand); no-logo pictures: .2, .4
+    threshold = best_threshold([0.9, 0.8, 0.3], [True, True, False], [0.2, 0.4])
+    assert 0.4 < threshold <= 0.8
+    assert best_threshold([], [], [0.2]) > 0.2
+
+
+def test_onnx_export_gives_the_same_detections(trained_detector_dir, synthetic_dataset, tmp_path):
+    import shutil
+
+    folder = Path(shutil.copytree(trained_detector_dir, tmp_path / "model"))
+    torch_detector = LogoDetector.load(folder, runtime="torch")
+    with pytest.raises(ModelError, match="no up-to-date model.onnx"):
+        LogoDetector.load(folder, runtime="onnx")
+    torch_detector.export_onnx()
+    onnx_detector = LogoDetector.load(folder)
+    assert onnx_detector.runner_ is not None and onnx_detector.classifier_.runner_ is not None
+    path = held_out(synthetic_dataset)[0].path
+    a, b = torch_detector.detect(path, min_score=0.0, max_results=3), onnx_detector.detect(path, min_score=0.0, max_results=3)
+    np.testing.assert_allclose(a.xyxy, b.xyxy, atol=0.5)
+    np.testing.assert_allclose(a.score, b.score, atol=1e-3)
+    assert a.brand.tolist() == b.brand.tolist()
+
+
+def test_missing_parts_of_a_detector_folder_are_clear_errors(trained_detector_dir, tmp_path):
+    import shutil
+
+    folder = Path(shutil.copytree(trained_detector_dir, tmp_path / "model"))
+    shutil.rmtree(folder / "refiner")
+    with pytest.raises(ModelError, match="box refiner is missing"):
+        LogoDetector.load(folder)
+    shutil.rmtree(folder / "classifier")
+    (folder / "refiner").mkdir()
+    with pytest.raises(ModelError):
+        LogoDetector.load(folder)

@@ -1,0 +1,74 @@
+"""Detector head training: it learns, and an interrupted run resumes to the very same weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from logolens.errors import ModelError
+from logolens.models.detector import DenseLogoHead, DetectorConfig
+from logolens.training.detection_loop import DetectorTrainConfig, fit_detector_head
+from logolens.training.detection_targets import DenseTargets, dense_targets
+
+GRID, CHANNELS = 4, 8
+
+
+def toy_data(n: int = 8, seed: int = 0):
+    """Grids whose channel 0 lights up where a logo sits: learnable in a few epochs."""
+    rng = np.random.default_rng(seed)
+    grids = torch.from_numpy(rng.normal(0, 0.1, (n, CHANNELS, GRID, GRID)).astype(np.float32))
+    targets = []
+    for i in range(n):
+        r, c = int(rng.integers(0, GRID)), int(rng.integers(0, GRID))
+        grids[i, 0, r, c] += 3.0
+        box = np.array([[c * 14 + 2, r * 14 + 2, c * 14 + 12, r * 14 + 12]], np.float32)
+        targets.append(dense_targets(box, np.array([i % 2]), GRID))
+    return grids, DenseTargets.stack(targets)
+
+
+def new_head() -> DenseLogoHead:
+    torch.manual_seed(0)
+    return DenseLogoHead(CHANNELS, DetectorConfig(n_classes=2, image_size=GRID * 14, width=16, depth=1, pretrained=False))
+
+
+CONFIG = DetectorTrainConfig(epochs=6, lr=1e-2, batch_size=3, patience=0, seed=1)
+
+
+def test_training_lowers_the_loss():
+    history = fit_detector_head(new_head(), toy_data(), toy_data(4, seed=1), CONFIG)
+    assert len(history) == 6
+    assert history[-1]["loss"] < 0.7 * history[0]["loss"]
+    assert {"heat", "box", "brand", "val_loss", "lr", "seconds"} <= set(history[-1])
+
+
+def test_interrupted_run_resumes_to_identical_weights(tmp_path):
+    data, val = toy_data(), toy_data(4, seed=1)
+    reference = new_head()
+    fit_detector_head(reference, data, val, CONFIG)
+
+    checkpoint = tmp_path / "checkpoint.pt"
+
+    def interrupt(epoch: int) -> None:
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit_detector_head(new_head(), data, val, CONFIG, checkpoint, fingerprint="run-a", on_epoch_end=interrupt)
+    assert checkpoint.is_file() and not list(tmp_path.glob(".*.tmp"))
+    epochs_run = []
+    resumed = new_head()
+    history = fit_detector_head(resumed, data, val, CONFIG, checkpoint, fingerprint="run-a", on_epoch_end=epochs_run.append)
+    assert epochs_run == [4, 5, 6] and [row["epoch"] for row in history] == [1, 2, 3, 4, 5, 6]
+    for key, value in reference.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path):
+    checkpoint = tmp_path / "checkpoint.pt"
+    fit_detector_head(new_head(), toy_data(), None, DetectorTrainConfig(epochs=1, batch_size=4), checkpoint, fingerprint="run-a")
+    with pytest.raises(ModelError, match="another training run"):
+        fit_detector_head(new_head(), toy_data(), None, DetectorTrainConfig(epochs=2, batch_size=4), checkpoint, fingerprint="run-b")
+    checkpoint.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelError, match="unreadable checkpoint"):
+        fit_detector_head(new_head(), toy_data(), None, DetectorTrainConfig(epochs=2, batch_size=4), checkpoint, fingerprint="run-a")

@@ -1,0 +1,66 @@
+"""Dense detector targets, loss and decoding on hand-made grids."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from logolens.models.detector import PATCH, decode_boxes, decode_peaks
+from logolens.training.detection_targets import dense_targets, detection_loss, giou_loss
+
+
+def test_targets_peak_at_each_logo_centre_with_its_box_and_brand():
+    boxes = np.array([[28, 28, 84, 70], [150, 150, 158, 160]], np.float32)  # a big logo and one smaller than a patch
+    targets = dense_targets(boxes, np.array([2, 0]), grid=16)
+    assert targets.heat.shape == (16, 16)
+    assert targets.heat[3, 4] == 1.0  # centre (56, 49) lies in patch row 3, column 4
+    assert targets.heat[11, 11] == 1.0  # the tiny logo (centre 154, 155) still gets its centre patch
+    assert int((targets.heat == 1.0).sum()) == 2
+    assert targets.brand[3, 4] == 2 and targets.brand[11, 11] == 0
+    assert targets.brand[0, 0] == -1 and targets.weight[0, 0] == 0
+    np.testing.assert_allclose(targets.box[3, 4].numpy(), boxes[0])
+    inside = targets.brand == 2
+    assert inside.sum() > 4 and (targets.heat[inside] > 0).all()
+
+
+def test_boxes_outside_the_canvas_are_ignored():
+    targets = dense_targets(np.array([[500, 500, 520, 520]], np.float32), np.array([1]), grid=8)
+    assert float(targets.heat.sum()) == 0.0
+
+
+def test_decode_boxes_measures_from_patch_centres():
+    ltrb = torch.ones(1, 4, 2, 3)  # one patch each way
+    boxes = decode_boxes(ltrb)
+    assert boxes.shape == (1, 2, 3, 4)
+    np.testing.assert_allclose(boxes[0, 1, 2].numpy(), [2.5 * PATCH - PATCH, 1.5 * PATCH - PATCH, 2.5 * PATCH + PATCH, 1.5 * PATCH + PATCH])
+
+
+def test_giou_loss_is_zero_for_identical_and_positive_for_disjoint_boxes():
+    a = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10]])
+    b = torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30]])
+    loss = giou_loss(a, b)
+    assert float(loss[0]) < 1e-6 and float(loss[1]) > 1.0
+
+
+def test_perfect_outputs_have_lower_loss_than_uninformed_ones_and_decode_to_the_logo():
+    grid = 8
+    box = np.array([[30, 30, 70, 60]], np.float32)
+    targets = dense_targets(box, np.array([1]), grid=grid)
+    batch = type(targets).stack([targets])
+    centre = batch.heat >= 1
+    heat_good = torch.where(centre, torch.tensor(6.0), torch.tensor(-6.0))
+    cx, cy = (np.arange(grid) + 0.5) * PATCH, (np.arange(grid) + 0.5) * PATCH
+    ltrb = torch.zeros(1, 4, grid, grid)
+    ltrb[0, 0] = torch.from_numpy((cx[None, :] - 30) / PATCH).float().expand(grid, grid)
+    ltrb[0, 1] = torch.from_numpy((cy[:, None] - 30) / PATCH).float().expand(grid, grid)
+    ltrb[0, 2] = torch.from_numpy((70 - cx[None, :]) / PATCH).float().expand(grid, grid)
+    ltrb[0, 3] = torch.from_numpy((60 - cy[:, None]) / PATCH).float().expand(grid, grid)
+    logits_good = torch.zeros(1, 3, grid, grid)
+    logits_good[:, 1] = 8.0
+    good, parts = detection_loss(heat_good, ltrb.clamp_min(0.01), logits_good, batch)
+    bad, _ = detection_loss(torch.zeros(1, grid, grid), torch.ones(1, 4, grid, grid), torch.zeros(1, 3, grid, grid), batch)
+    assert float(good) < 0.1 < float(bad)
+    assert set(parts) == {"heat", "box", "brand"}
+    boxes, heat, probs = decode_peaks(heat_good, ltrb.clamp_min(0.01), logits_good)[0]
+    assert len(boxes) == 1 and heat[0] > 0.99 and probs[0].argmax() == 1
+    np.testing.assert_allclose(boxes[0], box[0], atol=1e-3)
