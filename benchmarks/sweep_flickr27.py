@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-from pathlib import Path
 
 from results import FIGURES, command_line, flickr27_or_exit, write_section
 

@@ -12,7 +12,6 @@ onnxruntime on 2 threads, at batch 1 and 32, next to eager PyTorch.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 import time
@@ -59,7 +58,7 @@ def main() -> None:
     torch.set_num_threads(2)
     dataset = load_dataset(flickr27_or_exit(args.data), format="flickr27")
     cache_root = Path(tempfile.mkdtemp(prefix="logolens-bench-cache-"))
-    rows, timing_rows, summary_rows, speed_rows = [], [], [], []
+    rows, summary_rows, speed_rows = [], [], []
     for name in args.models:
         settings = CONFIGS[name]
         cache = cache_root / f"{settings['model']}-{settings.get('image_size')}"  # configs of one backbone and size share embeddings

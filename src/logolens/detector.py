@@ -107,8 +107,8 @@ class LogoDetector:
     def fit(self, train: LogoDataset, val: LogoDataset | None = None, checkpoint_dir: str | Path | None = None) -> LogoDetector:
         """Learn to find the brands of ``train`` (its brand list, in order) from its boxes.
 
-        ``val`` drives early stopping and calibration. ``checkpoint_dir`` keeps a resumable
-        checkpoint of the head's training there (removed when training completes).
+        ``val`` drives early stopping and calibration. ``checkpoint_dir`` keeps resumable
+        checkpoints of the two heads' training there (removed when training completes).
         """
         brands = list(train.brands)
         if len(brands) < (2 if self.rescore else 1):
@@ -119,7 +119,8 @@ class LogoDetector:
         if not self.train_scales or not all(0.0 < float(s) <= 1.0 for s in self.train_scales):
             raise ValueError(f"train_scales must be fractions in (0, 1], got {list(self.train_scales)}")
         if self.rescore < 0 or self.refine < 0 or self.max_detections < 1 or not 0.0 < self.nms_iou <= 1.0:
-            raise ValueError("rescore must be >= 0, max_detections >= 1 and nms_iou in (0, 1]")
+            raise ValueError(f"refine and rescore must be >= 0, max_detections >= 1 and nms_iou in (0, 1]; got {self.refine}, "
+                             f"{self.rescore}, {self.max_detections}, {self.nms_iou}")
         config = DetectorTrainConfig(self.epochs, self.lr, self.batch_size, self.weight_decay, self.patience, self.seed)
         self.brands_ = brands
         self.preprocessing_ = get_entry(MODEL).preprocessing(self.image_size)
@@ -211,7 +212,7 @@ class LogoDetector:
 
     def _calibrate(self, records: Sequence[ImageRecord], grids: torch.Tensor) -> None:
         """Fit the calibrator and the no-logo threshold on validation images and logo-free pictures."""
-        per_image = []  # (features (N, 3), correct (N,), shows a logo)
+        per_image = []  # (features (N, len(FEATURES)), correct (N,), shows a logo)
         with torch.no_grad():
             for record, grid in track(list(zip(records, grids)), "calibrating", enabled=self.progress):
                 image = load_image(record.path)
