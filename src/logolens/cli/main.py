@@ -52,7 +52,7 @@ def _add_data_options(parser: argparse.ArgumentParser, required: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="logolens", description="Find brand logos in photos: train, evaluate, classify.")
+    parser = Parser(prog="logolens", description="Find brand logos in photos: train, evaluate, classify, detect.")
     parser.add_argument("--version", action="version", version=f"logolens {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
