@@ -39,7 +39,7 @@ from logolens.data.no_logo import no_logo_images
 from logolens.detections import Detections
 from logolens.errors import ModelError, NotFittedError
 from logolens.evaluation.calibration import binary_calibration_error, fit_logistic
-from logolens.evaluation.detection import match_detections
+from logolens.evaluation.detection import detection_report, match_detections
 from logolens.inference.embeddings import EmbeddingCache, default_cache_dir, embed_samples
 from logolens.inference.letterbox import Placement, letterbox, placement_for
 from logolens.models.backbones import backbone_id
@@ -326,6 +326,17 @@ class LogoDetector:
         dets = dets.nms(self.nms_iou, class_aware=True)
         dets = dets[dets.score >= (self.threshold_ if min_score is None else min_score)]
         return dets[: max_results] if max_results is not None else dets
+
+    def evaluate(self, dataset: LogoDataset) -> dict:
+        """Detection metrics on every image of ``dataset`` (all scores kept for mAP; image-level
+        numbers at the no-logo threshold), see :func:`~logolens.evaluation.detection.detection_report`."""
+        self._check_fitted()
+        unknown = sorted(set(dataset.brands) - set(self.brands_))
+        if unknown:
+            raise ValueError(f"dataset {dataset.name!r} has brands the detector does not know: {unknown}")
+        records = list(dataset)
+        predictions = [self.detect(r.path, min_score=0.0) for r in track(records, "detecting", enabled=self.progress)]
+        return detection_report(records, predictions, self.brands_, self.threshold_)
 
     @property
     def network(self) -> torch.nn.Module:

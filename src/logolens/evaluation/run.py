@@ -50,11 +50,10 @@ def evaluate_model_dir(
     selected = dataset if part == "all" else _recorded_part(model_dir, manifest, dataset, part)
     if manifest.get("task") == "detect":
         from logolens.detector import LogoDetector
-        from logolens.training.run import detector_report
 
         detector = LogoDetector.load(model_dir)
         detector.progress = progress
-        report = {**detector_report(detector, selected), "part": part, "data": str(data), "task": "detect"}
+        report = {**detector.evaluate(selected), "part": part, "data": str(data), "task": "detect"}
         return report, write_detection_report(report, out or model_dir, stem=part)
     classifier = LogoClassifier.load(model_dir)
     classifier.progress = progress

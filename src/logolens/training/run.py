@@ -21,10 +21,9 @@ from logolens.classifier import LogoClassifier
 from logolens.data.dataset import LogoDataset
 from logolens.data.splits import Split, split_dataset
 from logolens.detector import LogoDetector
-from logolens.evaluation.detection import detection_report, write_detection_report
+from logolens.evaluation.detection import write_detection_report
 from logolens.evaluation.report import write_report
 from logolens.evaluation.plots import plot_history
-from logolens.progress import track
 from logolens.training.history import write_history_csv
 from logolens.utils import atomic_write_json
 
@@ -117,18 +116,8 @@ def train_detector_and_report(
         detector = LogoDetector.load(out)
     for part in ("val", "test"):
         if len(split.part(part)):
-            report = detector_report(detector, split.part(part))
+            report = detector.evaluate(split.part(part))
             write_detection_report(report, out, stem=part)
             summary[part] = report
     return summary
 
-
-def detector_report(detector: LogoDetector, dataset: LogoDataset) -> dict:
-    """Detection metrics of ``detector`` on every image of ``dataset`` (all scores kept for mAP;
-    image-level numbers at the detector's no-logo threshold)."""
-    unknown = sorted(set(dataset.brands) - set(detector.brands_))
-    if unknown:
-        raise ValueError(f"dataset {dataset.name!r} has brands the detector does not know: {unknown}")
-    records = list(dataset)
-    predictions = [detector.detect(r.path, min_score=0.0) for r in track(records, "detecting", enabled=detector.progress)]
-    return detection_report(records, predictions, detector.brands_, detector.threshold_)
