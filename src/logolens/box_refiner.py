@@ -62,7 +62,7 @@ def training_regions(record: ImageRecord, rng: np.random.Generator) -> list[tupl
 def region_targets(record: ImageRecord, region: Sequence[float], brand_index: dict[str, int], grid: int) -> DenseTargets:
     """Targets on a region's canvas: every box of the record whose centre lies in the region."""
     placement = region_placement(region)
-    boxes = placement.to_canvas(np.array([b.xyxy for b in record.boxes], np.float32).reshape(-1, 4))
+    boxes = placement.to_canvas(record.box_xyxy)
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
     inside = (centres >= 0).all(axis=1) & (centres < SIZE).all(axis=1)
     labels = np.array([brand_index.get(b.brand, -1) for b in record.boxes])

@@ -184,7 +184,7 @@ class LogoDetector:
             grids.append(self._grids(records, fill, offset))
             for record in records:
                 placement = placement_for(record.width, record.height, self.image_size, fill, offset)
-                boxes = placement.to_canvas(np.array([b.xyxy for b in record.boxes], np.float32))
+                boxes = placement.to_canvas(record.box_xyxy)
                 labels = np.array([brand_index.get(b.brand, -1) for b in record.boxes])
                 keep = labels >= 0
                 targets.append(dense_targets(boxes[keep], labels[keep], self.network_.config.grid))
@@ -218,8 +218,8 @@ class LogoDetector:
                 image = load_image(record.path)
                 peaks = decode_peaks(*self.network_.head(grid[None].float()), max_peaks=self.max_detections)[0]
                 dets = self._candidates(image, placement_for(image.width, image.height, self.image_size), peaks)
-                gt = np.array([b.xyxy for b in record.boxes], np.float32).reshape(-1, 4)
-                per_image.append((dets.data["features"], match_detections(gt, [b.brand for b in record.boxes], dets), bool(record.brands)))
+                hits = match_detections(record.box_xyxy, [b.brand for b in record.boxes], dets)
+                per_image.append((dets.data["features"], hits, bool(record.brands)))
             for _, picture in track(no_logo_images(records, seed=self.seed), "no-logo pictures", enabled=self.progress):
                 features = self._uncalibrated(picture).data["features"]
                 per_image.append((features, np.zeros(len(features), bool), False))

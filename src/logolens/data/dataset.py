@@ -11,6 +11,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
+
 from logolens.utils import unknown_choice_message
 
 NO_LOGO = "none"
@@ -70,6 +73,11 @@ class ImageRecord:
     @property
     def has_logo(self) -> bool:
         return bool(self.brands)
+
+    @property
+    def box_xyxy(self) -> np.ndarray:
+        """The boxes as one ``(M, 4)`` float64 array of ``xyxy`` pixels (``(0, 4)`` without boxes)."""
+        return np.array([box.xyxy for box in self.boxes], dtype=np.float64).reshape(-1, 4)
 
     @property
     def primary_brand(self) -> str:

@@ -74,7 +74,7 @@ def detection_report(records: Sequence[ImageRecord], predictions: Sequence[Detec
     brands = list(brands)
     _check_inputs(records, predictions, brands, score_threshold)
     boxed = [i for i, record in enumerate(records) if record.boxes or not record.has_logo]
-    gts = [(np.array([box.xyxy for box in r.boxes], dtype=np.float64).reshape(-1, 4), [box.brand for box in r.boxes])
+    gts = [(r.box_xyxy, [box.brand for box in r.boxes])
            for r in records]
     ap50, ap = _coco_ap([records[i] for i in boxed], [predictions[i] for i in boxed], brands)
     n_per_brand = {brand: 0 for brand in brands}
