@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from logolens.data.crops import CropSample, crop_image
+from logolens.data.crops import CropSample
 from logolens.data.dataset import ImageRecord
 from logolens.inference.embeddings import EmbeddingCache, embed_samples
 from logolens.inference.letterbox import Placement
@@ -86,13 +86,12 @@ def refine_boxes(forward, preprocessing, image, boxes: np.ndarray, keep_centre: 
     strongest peak is off-centre (outside the middle ``keep_centre`` of the canvas) keeps the
     candidate's box and gets objectness 0."""
     regions = [candidate_region(b) for b in boxes]
-    x = torch.stack([preprocessing.to_tensor(crop_image(image, r).resize((SIZE, SIZE))) for r in regions])
+    x = torch.stack([preprocessing(image, region) for region in regions])  # cut and resized as in training
     peaks = decode_peaks(*forward(x), max_peaks=5)
-    refined, heat, probs = boxes.astype(np.float32).copy(), np.zeros(len(boxes), np.float32), None
+    refined, heat = boxes.astype(np.float32).copy(), np.zeros(len(boxes), np.float32)
+    probs = np.full((len(boxes), peaks[0][2].shape[1]), np.nan, np.float32)
     low, high = SIZE * (1 - keep_centre) / 2, SIZE * (1 + keep_centre) / 2
     for i, (canvas_boxes, canvas_heat, canvas_probs) in enumerate(peaks):
-        if probs is None:
-            probs = np.full((len(boxes), canvas_probs.shape[1] if canvas_probs.ndim == 2 else 1), np.nan, np.float32)
         centres = (canvas_boxes[:, :2] + canvas_boxes[:, 2:]) / 2
         central = np.where(((centres >= low) & (centres <= high)).all(axis=1))[0]
         if len(central):
