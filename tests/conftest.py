@@ -31,6 +31,8 @@ SYNTH_BRANDS = 4
 SYNTH_IMAGES_PER_BRAND = 12
 SYNTH_SEED = 0
 VAL_FRACTION = 0.25
+GALLERY_VIEWS = 1
+"""Augmented views per crop in the test models' brand galleries (default 4): fewer, for speed."""
 TRAIN_SETTINGS = dict(model="seed-cnn", image_size=32, epochs=15, lr=1e-3, batch_size=16, seed=0)
 """A few seconds of training: enough for the generated brands' distinct colours and shapes."""
 
@@ -69,7 +71,8 @@ def trained_model_dir(tmp_path_factory, synthetic_dataset_dir, synthetic_dataset
 
     out = tmp_path_factory.mktemp("trained") / "model"
     source = {"path": str(synthetic_dataset_dir.resolve()), "format": "flickr27", "images_dir": None}
-    train_and_report(synthetic_dataset, out, LogoClassifier(**TRAIN_SETTINGS), val_fraction=VAL_FRACTION, data_source=source)
+    train_and_report(synthetic_dataset, out, LogoClassifier(**TRAIN_SETTINGS), val_fraction=VAL_FRACTION, data_source=source,
+                     gallery_views=GALLERY_VIEWS)
     return out
 
 
@@ -91,7 +94,8 @@ def trained_detector_dir(tmp_path_factory, synthetic_dataset_dir, synthetic_data
 
     out = tmp_path_factory.mktemp("detector") / "model"
     source = {"path": str(synthetic_dataset_dir.resolve()), "format": "flickr27", "images_dir": None}
-    train_detector_and_report(synthetic_dataset, out, LogoDetector(**DETECTOR_SETTINGS), val_fraction=VAL_FRACTION, data_source=source)
+    train_detector_and_report(synthetic_dataset, out, LogoDetector(**DETECTOR_SETTINGS), val_fraction=VAL_FRACTION, data_source=source,
+                              gallery_views=GALLERY_VIEWS)
     return out
 
 
@@ -100,6 +104,45 @@ def trained_detector(trained_detector_dir):
     from logolens.detector import LogoDetector
 
     return LogoDetector.load(trained_detector_dir)
+
+
+FEWSHOT_BRANDS = 10
+FEWSHOT_TRAINED = 8
+FEWSHOT_SEED = 1
+
+
+@pytest.fixture(scope="session")
+def fewshot_dataset(tmp_path_factory):
+    """10 made-up brands x 12 scenes (other marks than ``synthetic_dataset``'s)."""
+    from logolens.data.formats import load_dataset
+    from logolens.data.synthetic import generate_dataset
+
+    out = tmp_path_factory.mktemp("fewshot")
+    generate_dataset(out, n_brands=FEWSHOT_BRANDS, images_per_brand=12, seed=FEWSHOT_SEED)
+    return load_dataset(out, format="flickr27")
+
+
+def brand_order(n: int = FEWSHOT_BRANDS) -> list[str]:
+    """The few-shot brands' names in generation order."""
+    from logolens.data.brand_marks import make_brands
+
+    return [brand.name for brand in make_brands(n, seed=FEWSHOT_SEED)]
+
+
+@pytest.fixture(scope="session")
+def fewshot_model_dir(tmp_path_factory, fewshot_dataset) -> Path:
+    """A seed-CNN classifier folder trained on the first 8 of the 10 brands, with its gallery's
+    references (1 augmented view per crop). The 9th brand is for enrolling, the 10th stays unknown. Read-only."""
+    from logolens.classifier import LogoClassifier
+    from logolens.data.dataset import LogoDataset
+    from logolens.training.run import train_and_report
+
+    trained = brand_order(FEWSHOT_BRANDS)[:FEWSHOT_TRAINED]
+    records = tuple(r for r in fewshot_dataset if set(r.brands) <= set(trained))
+    out = tmp_path_factory.mktemp("fewshot-model") / "model"
+    train_and_report(LogoDataset(records, tuple(sorted(trained)), "fewshot"), out, LogoClassifier(**TRAIN_SETTINGS),
+                     val_fraction=VAL_FRACTION, gallery_views=GALLERY_VIEWS)
+    return out
 
 
 def png_declaring(width: int, height: int) -> bytes:

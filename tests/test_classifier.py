@@ -129,7 +129,7 @@ def test_classify_accepts_pil_images_and_paths_alike(classifier, held_out):
 
 
 def test_prediction_to_json():
-    assert Prediction("Acme", 0.123456789).to_json() == {"brand": "Acme", "score": 0.123457}
+    assert Prediction("Acme", 0.123456789).to_json() == {"brand": "Acme", "score": 0.123457, "source": "trained"}
 
 
 def test_predict_proba_checks_boxes_match_images(classifier, held_out):

@@ -51,9 +51,10 @@ _SETTINGS = ("model", "image_size", "margin", "square", "head", "finetune_blocks
 class Prediction:
     brand: str
     score: float  # calibrated probability, 0..1
+    source: str = "trained"  # which part of logolens named the brand: "trained" classes or the "gallery"
 
     def to_json(self) -> dict:
-        return {"brand": self.brand, "score": round(float(self.score), 6)}
+        return {"brand": self.brand, "score": round(float(self.score), 6), "source": self.source}
 
 
 class LogoClassifier:

@@ -7,7 +7,9 @@ How it works (see :mod:`logolens.models.detector` for the network):
 2. Each heatmap peak is a candidate box. The best ``rescore`` candidates are cut out of the photo
    and re-scored by a crop classifier (:class:`~logolens.classifier.LogoClassifier`, trained on the
    same images), whose zoomed-in view names small logos far better than the coarse grid can;
-   the two brand distributions are combined by their geometric mean.
+   the two brand distributions are combined by their geometric mean. When brands are enrolled
+   in the folder's gallery (``logolens brands add``), the same candidates are matched against it
+   (:mod:`logolens.recognition`): they may be named as an enrolled brand or as ``unknown``.
 3. A logistic calibrator, fitted on validation images and on logo-free pictures (never on
    held-out test data), turns each candidate's evidence into the probability that it is a
    correct detection. Class-aware non-maximum suppression removes duplicates.
@@ -40,6 +42,9 @@ from logolens.detections import Detections
 from logolens.errors import ModelError, NotFittedError
 from logolens.evaluation.calibration import binary_calibration_error, fit_logistic
 from logolens.evaluation.detection import detection_report, match_detections
+from logolens.gallery.enrol import embed_crops
+from logolens.gallery.folder import open_gallery
+from logolens.gallery.store import UNKNOWN
 from logolens.inference.embeddings import EmbeddingCache, default_cache_dir, embed_samples
 from logolens.inference.letterbox import Placement, letterbox, placement_for
 from logolens.models.backbones import backbone_id
@@ -48,6 +53,7 @@ from logolens.models.registry import create_model, get_entry
 from logolens.inference.onnx_runtime import ONNX_FILE, OnnxRunner, export_onnx, quantize_onnx
 from logolens.models.storage import MANIFEST, load_model, read_manifest, save_model, update_manifest, weights_path
 from logolens.progress import track
+from logolens.recognition import active_gallery, combine
 from logolens.training.detection_loop import DetectorTrainConfig, fit_detector_head
 from logolens.training.detection_targets import DenseTargets, dense_targets
 
@@ -136,7 +142,7 @@ class LogoDetector:
         self.refiner_, self.refiner_runner_ = None, None
         if self.refine:
             self.refiner_ = self._fit_refiner(records, val_records, config, checkpoint_dir, fingerprint)
-        self.classifier_ = None
+        self.classifier_, self.gallery_ = None, None  # a gallery is enrolled into the saved folder
         if self.rescore:
             self.classifier_ = LogoClassifier(self.classifier, seed=self.seed, cache_dir=self.cache_dir, progress=self.progress)
             self.classifier_.fit(train, val)
@@ -289,12 +295,21 @@ class LogoDetector:
             rescored[chosen] = 1.0
         probs = np.exp(np.mean([np.log(np.clip(o, 1e-9, 1.0)) for o in opinions], axis=0))  # geometric mean of the opinions
         probs /= probs.sum(axis=1, keepdims=True).clip(1e-12) if len(probs) else 1.0
-        brand_id = probs.argmax(axis=1) if len(raw) else np.zeros(0, np.int64)
+        names, sources, accepted = list(self.brands_), ["trained"] * len(self.brands_), np.ones(len(raw), bool)
+        if getattr(self, "gallery_", None) is not None and rescored.any():
+            chosen = np.where(rescored > 0)[0]
+            recognition = combine(probs[chosen], self.brands_, self.gallery_, embed_crops([image] * len(chosen), xyxy[chosen], self.gallery_.views))
+            names, sources = recognition.names, recognition.sources
+            probs = np.concatenate([probs, np.zeros((len(probs), len(names) - len(self.brands_)))], axis=1)
+            probs[chosen], accepted[chosen] = recognition.probabilities, recognition.accepted
+        best = probs.argmax(axis=1) if len(raw) else np.zeros(0, np.int64)
         top = probs.max(axis=1) if len(raw) else np.zeros(0)
         features = np.stack([_logit(raw.score), np.where(refined > 0, _logit(refined_heat), 0.0), np.log(np.clip(top, 1e-9, 1.0)),
                              refined, rescored], axis=1).reshape(-1, len(FEATURES))
-        names = np.array([self.brands_[i] for i in brand_id], dtype=object)
-        dets = Detections(xyxy, raw.score, brand_id, names, data={"features": features.astype(np.float32)})
+        brand = np.array([names[i] if ok else UNKNOWN for i, ok in zip(best, accepted)], dtype=object)
+        source = np.array([sources[i] if ok else "gallery" for i, ok in zip(best, accepted)], dtype=object)
+        brand_id = np.where((best < len(self.brands_)) & accepted, best, -1)
+        dets = Detections(xyxy, raw.score, brand_id, brand, source, data={"features": features.astype(np.float32)})
         return dets[valid].nms(0.7, class_aware=False)  # refined boxes may now coincide
 
     def _forward(self, x: torch.Tensor, refiner: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -311,11 +326,14 @@ class LogoDetector:
         outputs = self._forward(self.preprocessing_.to_tensor(canvas)[None])
         return self._candidates(image, placement, decode_peaks(*outputs, max_peaks=self.max_detections)[0])
 
-    def detect(self, image: Image.Image | str | Path, min_score: float | None = None, max_results: int | None = None) -> Detections:
+    def detect(self, image: Image.Image | str | Path, min_score: float | None = None, max_results: int | None = None,
+               ocr: bool = False) -> Detections:
         """Logos in one image (a path or a PIL image), best first, boxes in its pixels.
 
         ``min_score`` defaults to the calibrated no-logo threshold, so an empty result means "no
-        logo". Raises :class:`~logolens.errors.ImageError` for unusable image files.
+        logo". ``ocr`` reads the text in each detected box and, where it spells a brand name,
+        names that brand (``source`` "ocr"; see :mod:`logolens.inference.ocr`). Raises
+        :class:`~logolens.errors.ImageError` for unusable image files.
         """
         self._check_fitted()
         if max_results is not None and max_results < 1:
@@ -325,7 +343,23 @@ class LogoDetector:
         dets = Detections(dets.xyxy, self._score(dets.data["features"]), dets.brand_id, dets.brand, dets.source, dets.data)
         dets = dets.nms(self.nms_iou, class_aware=True)
         dets = dets[dets.score >= (self.threshold_ if min_score is None else min_score)]
-        return dets[: max_results] if max_results is not None else dets
+        dets = dets[: max_results] if max_results is not None else dets
+        return self._read_names(picture, dets) if ocr else dets
+
+    def _read_names(self, image: Image.Image, dets: Detections) -> Detections:
+        """Boxes whose text spells a known brand (trained or enrolled) take that brand's name."""
+        from logolens.data.crops import crop_image
+        from logolens.inference.ocr import name_matches, read_texts
+
+        names = list(self.brands_) + (self.gallery_.enrolled_brands if getattr(self, "gallery_", None) is not None else [])
+        brand, brand_id, source = dets.brand.copy(), dets.brand_id.copy(), dets.source.copy()
+        for i, box in enumerate(dets.xyxy):
+            read = np.where(name_matches(read_texts(crop_image(image, box, margin=0.1)), names))[0]
+            if len(read):
+                chosen = next((j for j in read if names[j] == brand[i]), read[0])
+                brand[i], source[i] = names[chosen], "ocr"
+                brand_id[i] = chosen if chosen < len(self.brands_) else -1
+        return Detections(dets.xyxy, dets.score, brand_id, brand, source, dets.data)
 
     def evaluate(self, dataset: LogoDataset) -> dict:
         """Detection metrics on every image of ``dataset`` (all scores kept for mAP; image-level
@@ -415,6 +449,7 @@ class LogoDetector:
         detector.classifier_ = LogoClassifier.load(classifier_dir, runtime="torch" if runtime == "torch" else "auto") if classifier_dir.is_dir() else None
         if detector.rescore and detector.classifier_ is None:
             raise ModelError(f"{classifier_dir}: the crop classifier that re-scores boxes is missing")
+        detector.gallery_ = active_gallery(open_gallery(directory, required=False), detector.brands_, directory)
         return detector
 
 

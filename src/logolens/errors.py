@@ -43,3 +43,8 @@ class NotFittedError(LogolensError, ValueError):
 
 class LogolensWarning(UserWarning):
     """Something was skipped or repaired, safely: the message names the file and line."""
+
+
+class GalleryError(ModelError):
+    """A brand gallery that cannot be used: made with another embedding, unreadable, or a brand
+    operation that does not apply (an unknown, reserved or trained brand name)."""

@@ -124,7 +124,7 @@ def test_classify_prints_one_json_line_per_image(trained_model_dir, images_here,
         predictions = line["predictions"]
         assert len(predictions) == min(5, n_brands)
         for prediction in predictions:
-            assert set(prediction) == {"brand", "score"}
+            assert set(prediction) == {"brand", "score", "source"} and prediction["source"] == "trained"
             assert isinstance(prediction["brand"], str) and isinstance(prediction["score"], float)
             assert 0.0 <= prediction["score"] <= 1.0
         scores = [p["score"] for p in predictions]

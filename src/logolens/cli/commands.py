@@ -135,8 +135,12 @@ def run_detect(args: argparse.Namespace) -> int:
     if args.min_score is not None and not 0.0 <= args.min_score <= 1.0:
         raise ValueError(f"--min-score must be in [0, 1], got {args.min_score}")
     detector = LogoDetector.load(args.model)
+    if args.ocr:
+        from logolens.inference.ocr import check_ocr
+
+        check_ocr()
     failures = 0
-    for result, image in detect_images(detector, args.images, args.min_score, args.max_results):
+    for result, image in detect_images(detector, args.images, args.min_score, args.max_results, ocr=args.ocr):
         if isinstance(result, DataError):
             print(f"logolens: error: {result}", file=sys.stderr)
             failures += 1
@@ -216,16 +220,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_classify(args: argparse.Namespace) -> int:
     """One JSON line per image; an unusable image is reported on stderr and the batch goes on."""
-    from logolens.classifier import LogoClassifier
     from logolens.errors import ImageError
+    from logolens.recognition import BrandRecognizer
 
     if args.top_k < 1:
         raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
-    classifier = LogoClassifier.load(args.model, runtime=args.runtime)
+    recognizer = BrandRecognizer.load(args.model, runtime=args.runtime, ocr=args.ocr)
     failures = 0
     for image in args.images:
         try:
-            predictions = classifier.classify([image], top_k=args.top_k)[0]
+            predictions = recognizer.classify([image], top_k=args.top_k)[0]
         except ImageError as error:
             print(f"logolens: error: {error}", file=sys.stderr)
             failures += 1
@@ -241,6 +245,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     summaries = demo(args.out, epochs=args.epochs, seed=args.seed, progress=not args.no_progress)
     detector = summaries.pop("detector")
+    fewshot = summaries.pop("fewshot")
     for name, summary in summaries.items():
         print(f"== {name}")
         _print_summary(summary)
@@ -252,4 +257,106 @@ def run_demo(args: argparse.Namespace) -> int:
     for line in detection_summary_lines(detector["val"], f"demo: detector on {detector['val_images']} validation scenes"):
         print(line)
     print(f"demo: annotated scenes in {detector['annotated']}/; try: logolens detect --model {detector['model_dir']} IMAGE")
+    print(f"demo: enrolled new brand {fewshot['brand']!r} from {fewshot['examples']} examples in {fewshot['enrol_seconds']:.1f} s: "
+          f"top-1 {fewshot['new_top1']:.2f} on its other {fewshot['new_crops']} crops; {fewshot['unknown_rejected']:.2f} of "
+          f"{fewshot['unknown_crops']} crops of a brand in neither said 'unknown'; trained brands' top-1 {fewshot['trained_top1']:.2f}")
+    return 0
+
+
+def run_brands(args: argparse.Namespace) -> int:
+    return {"add": _brands_add, "list": _brands_list, "remove": _brands_remove, "export": _brands_export,
+            "import": _brands_import, "init": _brands_init}[args.brands_command](args)
+
+
+def parse_example(text: str) -> tuple[str, tuple[float, float, float, float] | None]:
+    """``photo.jpg`` or ``photo.jpg@x1,y1,x2,y2`` (an existing file of that full name wins)."""
+    import re
+    from pathlib import Path
+
+    match = re.fullmatch(r"(.+)@(-?[\d.]+),(-?[\d.]+),(-?[\d.]+),(-?[\d.]+)", text)
+    if match is None or Path(text).exists():
+        return text, None
+    try:
+        box = tuple(float(v) for v in match.groups()[1:])
+    except ValueError:
+        raise ValueError(f"{text}: the box after '@' must be four numbers x1,y1,x2,y2") from None
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise ValueError(f"{text}: the box has no area (needs x2 > x1 and y2 > y1)")
+    return match.group(1), box
+
+
+def _brands_add(args: argparse.Namespace) -> int:
+    import time
+
+    from logolens.errors import GalleryError
+    from logolens.gallery.folder import enrol_brand
+    from logolens.gallery.store import check_brand_name
+
+    name = check_brand_name(args.name)
+    if not args.images:
+        raise GalleryError(f"no example images given for brand {name!r}")
+    examples = [parse_example(text) for text in args.images]
+    start = time.perf_counter()
+    row = enrol_brand(args.model, name, [p for p, _ in examples], [b for _, b in examples])
+    print(f"enrolled {row['brand']!r} from {len(examples)} example(s) in {time.perf_counter() - start:.1f} s; "
+          f"it now has {row['exemplars']} exemplar views from {row['images']} image(s)")
+    return 0
+
+
+def _brands_list(args: argparse.Namespace) -> int:
+    from logolens.gallery.folder import open_gallery
+
+    gallery = open_gallery(args.model)
+    rows = gallery.summary()
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    table = Table(title=f"{args.model}: {len(gallery.trained_brands)} trained, {len(gallery.enrolled_brands)} enrolled brands; "
+                        f"unknown below similarity {gallery.calibration.threshold:.3f}")
+    for column in ("brand", "source", "exemplars", "images"):
+        table.add_column(column, justify="left" if column in ("brand", "source") else "right")
+    for row in rows:
+        table.add_row(row["brand"], row["source"], str(row["exemplars"]), str(row["images"]))
+    Console(highlight=False, soft_wrap=True).print(table)
+    return 0
+
+
+def _brands_remove(args: argparse.Namespace) -> int:
+    from logolens.gallery.folder import remove_brand
+
+    remove_brand(args.model, args.name)
+    print(f"removed {args.name!r} from {args.model}")
+    return 0
+
+
+def _brands_export(args: argparse.Namespace) -> int:
+    from logolens.gallery.folder import export_brands
+
+    exported = export_brands(args.model, args.out, args.brands)
+    print(f"wrote {len(exported.enrolled_brands)} brand(s) ({len(exported)} exemplar views) to {args.out}")
+    return 0
+
+
+def _brands_import(args: argparse.Namespace) -> int:
+    from logolens.gallery.folder import import_brands
+
+    names = import_brands(args.model, args.file, replace=args.replace)
+    print(f"imported {len(names)} brand(s) into {args.model}: {', '.join(names)}")
+    return 0
+
+
+def _brands_init(args: argparse.Namespace) -> int:
+    from logolens.data.crops import logo_samples
+    from logolens.evaluation.run import training_side
+    from logolens.gallery.enrol import gallery_cache
+    from logolens.gallery.folder import build_reference
+
+    if args.views is not None and args.views < 0:
+        raise ValueError(f"--views must be >= 0, got {args.views}")
+    dataset = training_side(args.model, args.data, args.format, args.images_dir)
+    reference = build_reference(args.model, logo_samples(dataset), args.views, cache=gallery_cache(args.cache_dir),
+                                progress=not args.no_progress)
+    print(f"wrote the references of {len(reference.trained_brands)} trained brands ({len(reference)} vectors) to {args.model}; "
+          f"unknown below similarity {reference.calibration.threshold:.3f}")
     return 0

@@ -147,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--top-k", type=int, default=5, help="predictions per image (default: 5)")
     classify.add_argument("--runtime", default="auto", choices=("auto", "torch", "onnx"),
                           help="auto: onnxruntime when the folder has model.onnx (default)")
+    classify.add_argument("--ocr", action="store_true", help="also read the text in each image and match it to brand names "
+                                                               "(needs rapidocr: pip install 'logolens[ocr]')")
     classify.add_argument("images", nargs="+", metavar="IMAGE")
 
     detect = commands.add_parser("detect", help="find logos in photos: one JSON line per image")
@@ -156,7 +158,36 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--format", default="json", choices=("json", "vision"),
                         help="json: logolens lines (default); vision: Google Cloud Vision logoAnnotations")
     detect.add_argument("--annotate", metavar="DIR", help="also write copies of the images with boxes and labels drawn")
+    detect.add_argument("--ocr", action="store_true", help="name boxes whose text spells a brand (needs rapidocr: pip install 'logolens[ocr]')")
     detect.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
+
+    brands = commands.add_parser("brands", help="the brand gallery of a model: enrol new brands from a few examples")
+    brand_commands = brands.add_subparsers(dest="brands_command", required=True, metavar="ACTION", parser_class=Parser)
+    add = brand_commands.add_parser("add", help="enrol a brand from example images (whole images or IMAGE@x1,y1,x2,y2 boxes)")
+    add.add_argument("--model", required=True, help="model folder (classifier or detector)")
+    add.add_argument("name", metavar="NAME", help="brand name")
+    add.add_argument("images", nargs="*", metavar="IMAGE", help="example image, optionally with a box: photo.jpg@x1,y1,x2,y2 (pixels)")
+    listing = brand_commands.add_parser("list", help="the trained and enrolled brands, with their examples")
+    listing.add_argument("--model", required=True, help="model folder")
+    listing.add_argument("--json", action="store_true", help="one JSON line per brand instead of a table")
+    remove = brand_commands.add_parser("remove", help="remove an enrolled brand")
+    remove.add_argument("--model", required=True, help="model folder")
+    remove.add_argument("name", metavar="NAME")
+    export = brand_commands.add_parser("export", help="write enrolled brands to a gallery file another model can import")
+    export.add_argument("--model", required=True, help="model folder")
+    export.add_argument("out", metavar="OUT.npz")
+    export.add_argument("--brands", nargs="+", metavar="NAME", help="only these brands (default: all enrolled)")
+    imported = brand_commands.add_parser("import", help="add the enrolled brands of a gallery file")
+    imported.add_argument("--model", required=True, help="model folder")
+    imported.add_argument("file", metavar="FILE.npz")
+    imported.add_argument("--replace", action="store_true", help="replace enrolled brands of the same name")
+    init = brand_commands.add_parser("init", help="(re)build the trained brands' references (models from older logolens)")
+    init.add_argument("--model", required=True, help="model folder")
+    _add_data_options(init, required=False)
+    init.add_argument("--views", type=int, help="augmented views per crop, for references, examples and queries (default: 4); "
+                                                "changing it drops enrolled brands' compatibility")
+    init.add_argument("--cache-dir", help="embedding cache folder")
+    init.add_argument("--no-progress", action="store_true")
 
     commands.add_parser("models", help="list the model architectures")
     return parser

@@ -78,3 +78,19 @@ def _recorded_part(model_dir: Path, manifest: dict, dataset: LogoDataset, part: 
                 "the data has changed since — pass --part all to score all of it"
             )
     return split.part(part)
+
+
+def training_side(model_dir: str | Path, data: str | Path | None = None, format: str = "auto",
+                  images_dir: str | Path | None = None) -> LogoDataset:
+    """The images a model trained on (its training and validation parts, recomputed from the
+    recorded data and seed), or all of ``data`` when given."""
+    model_dir = Path(model_dir)
+    manifest = read_manifest(model_dir)
+    if data is not None:
+        return load_dataset(data, format=format, images_dir=images_dir)
+    recorded = manifest.get("data") or {}
+    if not recorded.get("path"):
+        raise ModelError(f"{model_dir}: the model records no training data; pass --data")
+    dataset = load_dataset(recorded["path"], format=recorded.get("format", "auto"), images_dir=recorded.get("images_dir"))
+    train, val = (_recorded_part(model_dir, manifest, dataset, part) for part in ("train", "val"))
+    return LogoDataset((*train, *val), dataset.brands, f"{dataset.name} (training side)")

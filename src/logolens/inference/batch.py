@@ -61,8 +61,10 @@ def expand_inputs(inputs: Sequence[str | Path]) -> Iterator[Path | DataError]:
 
 def detect_images(
     detector: LogoDetector, inputs: Sequence[str | Path], min_score: float | None = None, max_results: int | None = None,
+    ocr: bool = False,
 ) -> Iterator[tuple[ImageDetections | DataError, Image.Image | None]]:
-    """``(result or error, decoded image or None)`` for every image of ``inputs``, in order."""
+    """``(result or error, decoded image or None)`` for every image of ``inputs``, in order
+    (``ocr``: see :meth:`LogoDetector.detect`)."""
     for path in expand_inputs(inputs):
         if isinstance(path, DataError):
             yield path, None
@@ -72,7 +74,7 @@ def detect_images(
         except DataError as error:
             yield error, None
             continue
-        detections = detector.detect(image, min_score=min_score, max_results=max_results)
+        detections = detector.detect(image, min_score=min_score, max_results=max_results, ocr=ocr)
         yield ImageDetections(str(path), image.width, image.height, detections), image
 
 

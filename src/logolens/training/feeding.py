@@ -35,10 +35,11 @@ def embedding_cache(classifier: LogoClassifier) -> EmbeddingCache | None:
     return EmbeddingCache(classifier.cache_dir or default_cache_dir(), backbone_id(classifier.model))
 
 
-def _sample_rng(digest: str, sample: CropSample, view: str) -> np.random.Generator:
-    """A generator seeded by the crop's content (``digest`` of its image file) and the view name,
-    so an augmented view is the same whether computed now or read from the cache, in any order."""
-    key = json.dumps([digest, sample.box, view]).encode()
+def sample_rng(sample: CropSample, view: str, digest: str | None = None) -> np.random.Generator:
+    """A generator seeded by the crop's content (``digest`` of its image file, computed when not
+    given) and the view name, so an augmented view is the same whether computed now or read from
+    the cache, in any order."""
+    key = json.dumps([digest or file_digest(sample.path), sample.box, view]).encode()
     return np.random.default_rng(int.from_bytes(hashlib.sha256(key).digest()[:8], "little"))
 
 
@@ -49,7 +50,7 @@ def embeddings(classifier: LogoClassifier, samples: Sequence[CropSample], prepro
     def transform(crop, sample: CropSample):
         if sample.path not in digests:
             digests[sample.path] = file_digest(sample.path)
-        return augmenter(crop, _sample_rng(digests[sample.path], sample, view))
+        return augmenter(crop, sample_rng(sample, view, digests[sample.path]))
 
     vectors = embed_samples(
         classifier.network.backbone.eval(), samples, preprocessing or classifier.preprocessing_, embedding_cache(classifier),

@@ -8,6 +8,9 @@ trained from any of them is laid out the same way::
     OUT/history.csv, history.png      loss and accuracy per epoch, training and validation
     OUT/metrics.json, confusion.png   scores on the validation images
 
+    OUT/gallery.npz                   the brand gallery: references of the trained brands, ready
+                                      for 'logolens brands add' (see logolens.gallery)
+
 A detector (:func:`train_detector_and_report`) writes the same, with ``val-metrics.json`` and
 ``val-pr.png`` (mAP, image-level accuracy, precision-recall curve) instead of the confusion matrix,
 and its crop classifier in ``OUT/classifier/``.
@@ -18,12 +21,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from logolens.classifier import LogoClassifier
+from logolens.data.crops import logo_samples
 from logolens.data.dataset import LogoDataset
 from logolens.data.splits import Split, split_dataset
 from logolens.detector import LogoDetector
 from logolens.evaluation.detection import write_detection_report
 from logolens.evaluation.report import write_report
 from logolens.evaluation.plots import plot_history
+from logolens.gallery.enrol import gallery_cache
+from logolens.gallery.folder import build_reference
 from logolens.training.history import write_history_csv
 from logolens.utils import atomic_write_json
 
@@ -37,13 +43,17 @@ def train_and_report(
     split_seed: int | None = None,
     data_source: dict | None = None,
     export_onnx: bool = False,
+    gallery: bool = True,
+    gallery_views: int | None = None,
 ) -> dict:
     """Split ``dataset`` by image, fit ``classifier``, write the model folder ``out`` and its reports.
 
     ``split_seed`` defaults to the classifier's seed. ``data_source`` (path, format) is recorded
     in the manifest so ``logolens evaluate`` can find the held-out images again. ``export_onnx``
-    also writes ``model.onnx`` (checked against PyTorch). Returns a summary with the validation
-    metrics and calibration.
+    also writes ``model.onnx`` (checked against PyTorch). ``gallery`` writes the brand gallery's
+    trained references (from the training and validation crops; ``gallery_views`` augmented views
+    per crop, default :data:`logolens.gallery.enrol.VIEWS`). Returns a summary with the
+    validation metrics and calibration.
     """
     out = Path(out)
     split = _split(dataset, val_fraction, test_fraction, classifier.seed if split_seed is None else split_seed)
@@ -62,6 +72,8 @@ def train_and_report(
     }
     if export_onnx:
         summary["onnx"] = str(classifier.export_onnx())
+    if gallery:
+        summary["gallery"] = _write_gallery(out, split, gallery_views, classifier.cache_dir, classifier.progress)
     if len(split.val):
         report, _ = classifier.evaluate(split.val)
         write_report(report, out, title=f"{classifier.model}: validation")
@@ -82,6 +94,13 @@ def _run_record(split: Split, data_source: dict | None) -> dict:
     return {"data": data_source or {}, "split": {k: split_json[k] for k in ("seed", "val_fraction", "test_fraction")}}
 
 
+def _write_gallery(out: Path, split: Split, views: int | None, cache_dir, progress: bool) -> dict:
+    """The trained brands' gallery references; returns their open-set calibration."""
+    samples = logo_samples(split.train) + logo_samples(split.val)
+    reference = build_reference(out, samples, views, cache=gallery_cache(cache_dir), progress=progress)
+    return {"references": len(reference), **reference.calibration.to_json()}
+
+
 def _write_run_files(out: Path, split: Split, history: list[dict], title: str) -> None:
     atomic_write_json(out / "split.json", split.to_json())
     write_history_csv(history, out / "history.csv")
@@ -97,6 +116,8 @@ def train_detector_and_report(
     split_seed: int | None = None,
     data_source: dict | None = None,
     export_onnx: bool = False,
+    gallery: bool = True,
+    gallery_views: int | None = None,
 ) -> dict:
     """The detection counterpart of :func:`train_and_report`: split by image, fit (resumable: a
     checkpoint in ``out`` lets an interrupted run continue), save, and write ``history.csv/png``
@@ -114,6 +135,8 @@ def train_detector_and_report(
     if export_onnx:
         summary["onnx"] = str(detector.export_onnx())
         detector = LogoDetector.load(out)
+    if gallery:
+        summary["gallery"] = _write_gallery(out, split, gallery_views, detector.cache_dir, detector.progress)
     for part in ("val", "test"):
         if len(split.part(part)):
             report = detector.evaluate(split.part(part))

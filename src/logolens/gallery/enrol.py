@@ -1,0 +1,106 @@
+"""Brand embeddings of logo crops: enrolled examples, trained references and queries.
+
+Every crop is embedded as is and in ``views`` augmented views (scale, framing, small rotation,
+perspective, colour, blur, JPEG; never a flip: logos are chiral), on *both* sides of a match:
+
+* exemplars (enrolled examples and the trained brands' references) keep one vector per view,
+  so a brand learned from one photo already covers some of the ways it will look in the next;
+* a query is the mean of its views' vectors (test-time augmentation).
+
+Using the same views on both sides matters: on FlickrLogos-27, augmenting only the enrolled
+examples made enrolled brands steal 12 % of the trained brands' crops; augmenting both sides
+brought that to 2 % at the same 5-shot accuracy. Views are seeded by content (the image file's
+for examples, the crop's pixels for queries), so the same input always gives the same vectors.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from logolens.data.crops import CropSample
+from logolens.gallery.matching import calibrate_open_set
+from logolens.gallery.projection import Whitening
+from logolens.gallery.store import BrandGallery
+from logolens.inference.embeddings import EmbeddingCache, default_cache_dir, embed_samples
+from logolens.models import brand_embedding
+from logolens.training.augment import LogoAugment
+from logolens.training.feeding import sample_rng
+
+VIEWS = 4  # augmented views per crop, besides the crop itself
+
+
+@functools.lru_cache(maxsize=1)
+def load_embedder() -> brand_embedding.BrandEmbedder:
+    """The brand embedding network (built once per process: about a second)."""
+    return brand_embedding.BrandEmbedder()
+
+
+def gallery_cache(cache_dir: str | Path | bool | None = None) -> EmbeddingCache | None:
+    """The on-disk cache of brand embeddings (``cache_dir`` as for classifiers: ``None`` the
+    default folder, ``False`` none)."""
+    if cache_dir is False:
+        return None
+    return EmbeddingCache(cache_dir or default_cache_dir(), brand_embedding.embedder_id())
+
+
+def origin(sample: CropSample, view: int) -> str:
+    """``photo.jpg [x1,y1,x2,y2] view 2``: where an exemplar vector came from."""
+    box = f" [{','.join(f'{v:g}' for v in sample.box)}]" if sample.box is not None else ""
+    return f"{Path(sample.path).name}{box} view {view}"
+
+
+def crop_of(origin_text: str) -> str:
+    """The crop an exemplar vector came from: its origin without the view."""
+    return origin_text.rsplit(" view ", 1)[0]
+
+
+def embed_examples(samples: Sequence[CropSample], views: int = VIEWS, cache: EmbeddingCache | None = None,
+                   progress: bool = False) -> tuple[np.ndarray, list[str]]:
+    """Raw brand embeddings ``(len(samples) * (1 + views), D)`` of example crops (image files)
+    and their origins, view-major."""
+    embedder, preprocessing, augment = load_embedder(), brand_embedding.PREPROCESSING, LogoAugment()
+    blocks, origins = [], []
+    for view in range(1 + views):
+        transform = (lambda crop, sample, v=view: augment(crop, sample_rng(sample, f"brand-view-{v}"))) if view else None
+        blocks.append(embed_samples(embedder, samples, preprocessing, cache, view=f"brand-view-{view}" if view else "",
+                                    progress=progress, transform=transform))
+        origins += [origin(sample, view) for sample in samples]
+    return np.concatenate(blocks), origins
+
+
+def embed_crops(images: Sequence, boxes: Sequence, views: int = VIEWS, batch_size: int = 32) -> np.ndarray:
+    """Query embeddings ``(N, D)``: the mean over ``1 + views`` views of each box cut from a
+    decoded PIL image (``None``: the whole image)."""
+    embedder, preprocessing, augment = load_embedder(), brand_embedding.PREPROCESSING, LogoAugment()
+    crops = [preprocessing.crop(image, box) for image, box in zip(images, boxes)]
+    total = np.zeros((len(crops), embedder.embedding_dim), np.float64)
+    for view in range(1 + views):
+        shown = crops if not view else [augment(crop, _crop_rng(crop, view)) for crop in crops]
+        for start in range(0, len(shown), batch_size):
+            batch = torch.stack([preprocessing.to_tensor(crop) for crop in shown[start : start + batch_size]])
+            with torch.no_grad():
+                total[start : start + len(batch)] += embedder(batch).double().numpy()
+    return (total / (1 + views)).astype(np.float32)
+
+
+def _crop_rng(crop, view: int) -> np.random.Generator:
+    digest = hashlib.sha256(crop.convert("RGB").tobytes() + f"/{crop.size}/{view}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def reference_gallery(samples: Sequence[CropSample], views: int = VIEWS, cache: EmbeddingCache | None = None,
+                      progress: bool = False) -> BrandGallery:
+    """A gallery of a model's trained brands from its training crops: the references enrolled
+    brands are compared against, the whitening and the open-set calibration."""
+    vectors, origins = embed_examples(samples, views=views, cache=cache, progress=progress)
+    brands = [s.brand for s in samples] * (1 + views)
+    projection = Whitening.fit(vectors, brands)
+    calibration = calibrate_open_set(vectors, brands, [crop_of(o) for o in origins])
+    return BrandGallery(brand_embedding.embedder_id(), vectors, brands, ["trained"] * len(brands), origins, projection,
+                        calibration, views=views)

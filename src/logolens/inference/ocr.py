@@ -1,0 +1,102 @@
+"""Wordmarks: the text in a logo, read by OCR and matched against brand names (optional).
+
+Many logos are words (Coca-Cola, FedEx, DHL, Google, Yahoo). When ``rapidocr`` is installed
+(``pip install 'logolens[ocr]'``: PP-OCR detection and recognition as ONNX models inside the wheel,
+Apache-2.0, nothing downloaded), ``--ocr`` reads the text in each crop and, where it spells brand
+names, gives them :data:`TEXT_RELIABILITY` of the probability (shared equally; the visual
+probabilities keep the rest) and accepts the answer even if the visual match alone would have
+said ``unknown``. It is a separate,
+switchable signal: visual scores are untouched without ``--ocr``. Whether it helps is measured in
+``benchmarks/fewshot_flickr27.py``.
+
+Names and texts are compared in capitals with everything but letters and digits removed; a text
+containing the whole name (3+ characters) matches, otherwise ``difflib``'s ratio must reach
+:data:`NAME_MATCH` (``COCACOLA`` vs ``COCA-COLA`` matches, ``NBC`` vs ``ABC`` does not).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.util
+import logging
+import re
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+from logolens.errors import LogolensError
+
+MIN_CONFIDENCE = 0.5  # of a recognised text line
+NAME_MATCH = 0.8
+TEXT_RELIABILITY = 0.9
+"""How often a brand name read in a crop is the crop's brand. The visual probabilities are mixed
+with the read names in this proportion rather than multiplied by a likelihood ratio: a classifier
+can be confidently wrong on an unfamiliar crop (a plain wordmark), and a product would let it
+overrule a clean reading of the name."""
+MIN_HEIGHT = 64  # crops are enlarged to at least this many pixels high before reading
+
+
+def ocr_available() -> bool:
+    return importlib.util.find_spec("rapidocr") is not None
+
+
+@functools.lru_cache(maxsize=1)
+def _reader():
+    if not ocr_available():
+        raise LogolensError("text reading (--ocr) needs rapidocr: pip install 'logolens[ocr]' (or: pip install rapidocr)")
+    from rapidocr import RapidOCR
+
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)  # its start-up notes about model files, on every run
+    try:
+        reader = RapidOCR()
+    finally:
+        logging.disable(previous)
+    logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+    return reader
+
+
+def read_texts(crop: Image.Image) -> list[tuple[str, float]]:
+    """``(text, confidence)`` of every text line found in a crop."""
+    crop = crop.convert("RGB")
+    if crop.height < MIN_HEIGHT:
+        crop = crop.resize((max(1, round(crop.width * MIN_HEIGHT / crop.height)), MIN_HEIGHT), Image.BICUBIC)
+    result = _reader()(np.asarray(crop))
+    texts = getattr(result, "txts", None) or ()
+    scores = getattr(result, "scores", None) or ()
+    return [(str(text), float(score)) for text, score in zip(texts, scores)]
+
+
+def normalise(text: str) -> str:
+    return re.sub(r"[^0-9A-Z]", "", text.upper())
+
+
+def name_matches(texts: Sequence[tuple[str, float]], brands: Sequence[str]) -> np.ndarray:
+    """``(len(brands),)`` booleans: which brand names the texts spell (see the module docstring)."""
+    read = [normalise(text) for text, confidence in texts if confidence >= MIN_CONFIDENCE]
+    read = [text for text in read if len(text) >= 2]
+    out = np.zeros(len(brands), bool)
+    for i, brand in enumerate(brands):
+        name = normalise(brand)
+        if not name:
+            continue
+        out[i] = any((len(name) >= 3 and name in text) or difflib.SequenceMatcher(None, text, name).ratio() >= NAME_MATCH for text in read)
+    return out
+
+
+def fuse_text(probabilities: np.ndarray, matches: np.ndarray) -> np.ndarray:
+    """Probabilities ``(N, B)`` mixed with the brands named by text (``matches`` ``(N, B)``):
+    ``(1 - r) p + r / n_named`` for named brands, ``(1 - r) p`` for the others, ``r`` =
+    :data:`TEXT_RELIABILITY`; rows where nothing was read are unchanged."""
+    p = np.asarray(probabilities, np.float64)
+    named = np.asarray(matches, bool)
+    count = named.sum(axis=1, keepdims=True)
+    mixed = (1 - TEXT_RELIABILITY) * p + TEXT_RELIABILITY * named / np.maximum(count, 1)
+    return np.where(count > 0, mixed, p).astype(np.float32)
+
+
+def check_ocr() -> None:
+    """Fail early, with the install command, when ``--ocr`` is asked for without rapidocr."""
+    _reader()

@@ -1,0 +1,126 @@
+"""Trained brands and enrolled brands together: one answer per logo, saying which one answered.
+
+A model folder's trained classifier knows its training brands; its gallery
+(:mod:`logolens.gallery`) knows brands enrolled from a few examples. For each crop:
+
+1. the classifier gives probabilities over the trained brands;
+2. the crop's brand embedding is matched against the gallery: the trained brands' reference
+   crops and the enrolled examples. A calibrated model of the similarity margin gives
+   P(enrolled), the chance that the logo is one of the enrolled brands rather than a trained
+   one, and a softmax says which enrolled brand (:mod:`logolens.gallery.matching`);
+3. ``p(trained b) = (1 - P(enrolled)) x p_classifier(b)``, ``p(enrolled e) = P(enrolled) x softmax(e)``;
+4. if the best similarity is below the gallery's calibrated threshold, the logo is ``unknown``.
+
+With no enrolled brands the gallery is not consulted and answers are the classifier's alone,
+exactly as before enrolment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from logolens.classifier import LogoClassifier, Prediction, _as_image
+from logolens.errors import GalleryError
+from logolens.gallery.folder import open_gallery
+from logolens.gallery.store import UNKNOWN, BrandGallery
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """Per crop: ``probabilities`` ``(N, len(names))`` over trained then enrolled brands, whether
+    the best brand is ``accepted`` (else ``unknown``) and the ``accept_probability``."""
+
+    names: list[str]
+    sources: list[str]  # "trained" or "gallery", per name
+    probabilities: np.ndarray
+    accepted: np.ndarray
+    accept_probability: np.ndarray
+    read: np.ndarray | None = None  # (N, len(names)) brand names spelt by the text in the crop (--ocr)
+
+    def predictions(self, row: int, top_k: int = 5) -> list[Prediction]:
+        order = np.argsort(-self.probabilities[row], kind="stable")[:top_k]
+        read = self.read[row] if self.read is not None else np.zeros(len(self.names), bool)
+        ranked = [Prediction(self.names[i], float(self.probabilities[row, i]), "ocr" if read[i] else self.sources[i]) for i in order]
+        if not self.accepted[row]:
+            ranked = [Prediction(UNKNOWN, float(1.0 - self.accept_probability[row]), "gallery"), *ranked][:top_k]
+        return ranked
+
+
+def active_gallery(gallery: BrandGallery | None, trained_brands: Sequence[str], where: str | Path) -> BrandGallery | None:
+    """The gallery if it has enrolled brands (else ``None``: nothing to add to the trained
+    answers), after checking its references are the model's trained brands."""
+    if gallery is None or not gallery.enrolled_brands:
+        return None
+    if sorted(gallery.trained_brands) != sorted(trained_brands):
+        raise GalleryError(f"{where}: the gallery's trained references ({len(gallery.trained_brands)} brands) are not this model's "
+                           f"{len(trained_brands)} brands; rebuild them with 'logolens brands init'")
+    return gallery
+
+
+def combine(trained_probabilities: np.ndarray, trained_brands: Sequence[str], gallery: BrandGallery, vectors: np.ndarray) -> Recognition:
+    """Fuse classifier probabilities over ``trained_brands`` with gallery matches of raw brand
+    embeddings ``vectors``: ``p(trained b) = (1 - P(enrolled)) p_classifier(b)`` and
+    ``p(enrolled e) = P(enrolled) softmax(e)`` (see :mod:`logolens.gallery.matching`)."""
+    match = gallery.match(vectors)
+    share = match["enrolled_probability"][:, None].astype(np.float64)
+    probabilities = np.concatenate([np.asarray(trained_probabilities, np.float64) * (1.0 - share), match["enrolled_distribution"] * share], axis=1)
+    enrolled = gallery.enrolled_brands
+    return Recognition([*trained_brands, *enrolled], ["trained"] * len(trained_brands) + ["gallery"] * len(enrolled),
+                       probabilities.astype(np.float32), match["accepted"], match["accept_probability"])
+
+
+def read_names(result: Recognition, images: Sequence[Image.Image], boxes: Sequence) -> Recognition:
+    """``result`` with the text of each crop read (:mod:`logolens.inference.ocr`): brands whose
+    names it spells are up-weighted, and a crop whose best brand was read is accepted."""
+    from logolens.data.crops import crop_image
+    from logolens.inference.ocr import fuse_text, name_matches, read_texts
+
+    read = np.stack([name_matches(read_texts(crop_image(image, box, margin=0.1)), result.names) for image, box in zip(images, boxes)]) \
+        if len(images) else np.zeros((0, len(result.names)), bool)
+    probabilities = fuse_text(result.probabilities, read)
+    best = probabilities.argmax(axis=1) if len(images) else np.zeros(0, np.int64)
+    accepted = result.accepted | read[np.arange(len(best)), best]
+    return Recognition(result.names, result.sources, probabilities, accepted, result.accept_probability, read)
+
+
+class BrandRecognizer:
+    """A classifier model folder with its gallery: what ``logolens classify`` runs. ``ocr``
+    also reads the text in each crop (needs ``rapidocr``; see :mod:`logolens.inference.ocr`)."""
+
+    def __init__(self, classifier: LogoClassifier, gallery: BrandGallery | None = None, ocr: bool = False):
+        self.classifier = classifier
+        self.gallery = active_gallery(gallery, classifier.brands_, getattr(classifier, "model_dir_", "model"))
+        self.ocr = ocr
+        if ocr:
+            from logolens.inference.ocr import check_ocr
+
+            check_ocr()
+
+    @classmethod
+    def load(cls, directory: str | Path, runtime: str = "auto", ocr: bool = False) -> BrandRecognizer:
+        classifier = LogoClassifier.load(directory, runtime=runtime)
+        return cls(classifier, open_gallery(directory, required=False), ocr=ocr)
+
+    def recognise(self, images: Sequence[Image.Image | str | Path], boxes: Sequence | None = None) -> Recognition:
+        decoded = [_as_image(image) for image in images]
+        boxes = list(boxes) if boxes is not None else [None] * len(decoded)
+        trained = self.classifier.predict_proba(decoded, boxes)
+        brands = list(self.classifier.brands_)
+        if self.gallery is None:
+            n = len(decoded)
+            result = Recognition(brands, ["trained"] * len(brands), trained, np.ones(n, bool), np.ones(n, np.float32))
+        else:
+            from logolens.gallery.enrol import embed_crops
+
+            result = combine(trained, brands, self.gallery, embed_crops(decoded, boxes, self.gallery.views))
+        return read_names(result, decoded, boxes) if self.ocr else result
+
+    def classify(self, images: Sequence[Image.Image | str | Path], top_k: int = 5) -> list[list[Prediction]]:
+        """The ``top_k`` answers per image, best first; ``unknown`` first when nothing matches."""
+        result = self.recognise(images)
+        return [result.predictions(row, top_k) for row in range(len(images))]

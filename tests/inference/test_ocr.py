@@ -1,0 +1,38 @@
+"""Wordmarks: brand names matched in OCR text, and the switchable fusion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from logolens.data.brand_marks import builtin_font
+from logolens.inference.ocr import TEXT_RELIABILITY, fuse_text, name_matches, normalise, ocr_available, read_texts
+
+
+def test_name_matching_rules():
+    assert normalise("Coca-Cola®") == "COCACOLA"
+    brands = ["Coca-Cola", "NBC", "FedEx", "Google"]
+    assert name_matches([("COCACOLA", 0.9)], brands).tolist() == [True, False, False, False]
+    assert name_matches([("www.fedex.com", 0.9)], brands).tolist() == [False, False, True, False]  # contains the name
+    assert name_matches([("Gooogle", 0.9)], brands).tolist() == [False, False, False, True]  # close enough
+    assert not name_matches([("ABC", 0.99)], brands).any()  # NBC vs ABC: one letter of three
+    assert not name_matches([("NBC", 0.3)], brands).any()  # too unsure a reading
+    assert not name_matches([], brands).any()
+
+
+def test_fusion_upweights_named_brands_only():
+    probabilities = np.array([[0.6, 0.3, 0.1], [0.6, 0.3, 0.1]], np.float32)
+    matches = np.array([[False, False, True], [False, False, False]])
+    fused = fuse_text(probabilities, matches)
+    np.testing.assert_allclose(fused.sum(axis=1), 1.0, atol=1e-6)
+    assert fused[0].argmax() == 2 and fused[0, 2] == pytest.approx((1 - TEXT_RELIABILITY) * 0.1 + TEXT_RELIABILITY)
+    np.testing.assert_allclose(fused[1], probabilities[1], atol=1e-6)
+
+
+@pytest.mark.skipif(not ocr_available(), reason="rapidocr is not installed (pip install 'logolens[ocr]')")
+def test_reads_a_rendered_wordmark():
+    image = Image.new("RGB", (360, 120), (255, 255, 255))
+    ImageDraw.Draw(image).text((20, 25), "KRODOR", fill=(200, 20, 40), font=builtin_font(64))
+    texts = read_texts(image)
+    assert name_matches(texts, ["Tira", "Krodor", "Muplitol"]).tolist() == [False, True, False], texts

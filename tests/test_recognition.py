@@ -1,0 +1,106 @@
+"""Trained classes and the brand gallery together: a new brand is recognised right after
+enrolment, a brand in neither is ``unknown``, trained brands keep working."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import FEWSHOT_BRANDS, FEWSHOT_TRAINED, brand_order
+from logolens.classifier import LogoClassifier
+from logolens.gallery.folder import enrol_brand, open_gallery
+from logolens.recognition import BrandRecognizer
+
+ENROLLED_EXAMPLES = 6
+
+
+@pytest.fixture(scope="module")
+def enrolled_model(fewshot_model_dir, fewshot_dataset, tmp_path_factory):
+    """The few-shot model with the 9th brand enrolled from 6 example crops; returns
+    ``(folder, examples, test crops as (path, box, brand))``."""
+    model = shutil.copytree(fewshot_model_dir, tmp_path_factory.mktemp("enrolled") / "model")
+    new = brand_order(FEWSHOT_BRANDS)[FEWSHOT_TRAINED]
+    with_new = [r for r in fewshot_dataset if r.primary_brand == new]
+    examples = with_new[:ENROLLED_EXAMPLES]
+    enrol_brand(model, new, [r.path for r in examples], [next(b.xyxy for b in r.boxes if b.brand == new) for r in examples])
+    crops = [(r.path, b.xyxy, b.brand) for r in fewshot_dataset if r not in examples for b in r.boxes]
+    held_out = brand_order()[FEWSHOT_TRAINED:]
+    tests = [c for c in crops if c[2] in held_out] + [c for c in crops if c[2] not in held_out][:40]  # a sample of trained crops: speed
+    return model, examples, tests
+
+
+def test_enrolled_brand_is_recognised_and_unknown_brand_rejected(enrolled_model):
+    model, _, tests = enrolled_model
+    names = brand_order(FEWSHOT_BRANDS)
+    new, unknown = names[FEWSHOT_TRAINED], names[FEWSHOT_TRAINED + 1]
+    recognizer = BrandRecognizer.load(model)
+    result = recognizer.recognise([p for p, _, _ in tests], [b for _, b, _ in tests])
+    assert recognizer.gallery is not None
+    top = [result.predictions(i, 1)[0] for i in range(len(tests))]
+    truth = np.array([brand for _, _, brand in tests])
+    said = np.array([p.brand for p in top])
+    source = np.array([p.source for p in top])
+    is_new, is_unknown = truth == new, truth == unknown
+    is_trained = np.isin(truth, names[:FEWSHOT_TRAINED])
+    assert np.mean(said[is_new] == new) >= 0.3  # chance among 9 brands: 0.11
+    assert set(source[said == new]) == {"gallery"}
+    assert np.mean(said[is_unknown] != "unknown") <= 0.15  # a brand in neither is rejected
+    assert np.mean(said[is_unknown] == new) <= 0.15
+    classifier = LogoClassifier.load(model)
+    alone = np.array(classifier.brands_)[classifier.predict_proba([p for p, _, _ in tests], [b for _, b, _ in tests]).argmax(axis=1)]
+    assert np.mean(said[is_trained] == truth[is_trained]) >= np.mean(alone[is_trained] == truth[is_trained]) - 0.1
+    assert np.mean(said[is_new] == new) > 2 * np.mean(said[~is_new] == new)
+
+
+def test_scores_are_a_distribution_over_trained_and_enrolled(enrolled_model):
+    model, _, tests = enrolled_model
+    result = BrandRecognizer.load(model).recognise([p for p, _, _ in tests[:5]], [b for _, b, _ in tests[:5]])
+    assert result.names[-1] == brand_order(FEWSHOT_BRANDS)[FEWSHOT_TRAINED] and result.sources[-1] == "gallery"
+    np.testing.assert_allclose(result.probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_without_enrolled_brands_answers_are_the_classifiers(fewshot_model_dir, fewshot_dataset):
+    paths = [r.path for r in fewshot_dataset][:4]
+    recognizer = BrandRecognizer.load(fewshot_model_dir)
+    assert recognizer.gallery is None  # references only: nothing to add
+    expected = LogoClassifier.load(fewshot_model_dir).classify(paths)
+    assert recognizer.classify(paths) == expected
+
+
+def test_enrolment_is_deterministic_and_adds_views(enrolled_model, fewshot_model_dir, tmp_path):
+    model, examples, _ = enrolled_model
+    gallery = open_gallery(model)
+    new = gallery.enrolled_brands[0]
+    row = next(r for r in gallery.summary() if r["brand"] == new)
+    assert row == {"brand": new, "source": "gallery", "exemplars": ENROLLED_EXAMPLES * (1 + gallery.views), "images": ENROLLED_EXAMPLES}
+    again = shutil.copytree(fewshot_model_dir, tmp_path / "again")
+    enrol_brand(again, new, [r.path for r in examples], [next(b.xyxy for b in r.boxes if b.brand == new) for r in examples])
+    assert (again / "gallery.npz").read_bytes() == (model / "gallery.npz").read_bytes()
+
+
+@pytest.mark.skipif(not __import__("logolens.inference.ocr", fromlist=["x"]).ocr_available(), reason="rapidocr is not installed")
+def test_ocr_names_a_wordmark(fewshot_model_dir):
+    from PIL import Image, ImageDraw
+
+    from logolens.data.brand_marks import builtin_font
+
+    name = brand_order()[2]
+    image = Image.new("RGB", (120 + 40 * len(name), 120), (255, 255, 255))
+    ImageDraw.Draw(image).text((20, 25), name.upper(), fill=(20, 20, 20), font=builtin_font(56))
+    plain = BrandRecognizer.load(fewshot_model_dir).classify([image], top_k=1)[0][0]
+    read = BrandRecognizer.load(fewshot_model_dir, ocr=True).classify([image], top_k=1)[0][0]
+    assert (read.brand, read.source) == (name, "ocr")
+    assert plain.source == "trained"
+
+
+def test_ocr_without_rapidocr_is_one_clear_error(fewshot_model_dir, monkeypatch):
+    import logolens.inference.ocr as ocr
+    from logolens.errors import LogolensError
+
+    ocr._reader.cache_clear()
+    monkeypatch.setattr(ocr, "ocr_available", lambda: False)
+    with pytest.raises(LogolensError, match=r"pip install 'logolens\[ocr\]'"):
+        BrandRecognizer.load(fewshot_model_dir, ocr=True)
+    ocr._reader.cache_clear()
