@@ -38,7 +38,6 @@ import torch
 from results import FIGURES, command_line, flickr27_or_exit, markdown_table, write_section
 
 from logolens.classifier import LogoClassifier
-from logolens.data.crops import logo_samples
 from logolens.data.dataset import LogoDataset
 from logolens.data.formats import load_dataset
 from logolens.data.images import load_image
@@ -87,9 +86,9 @@ def main() -> None:
         model = Path(args.out) / f"seed{seed}"
         shutil.rmtree(model, ignore_errors=True)
         started = time.perf_counter()
-        summary = train_and_report(known_only, model, LogoClassifier("dinov2-s14", seed=seed, cache_dir=args.cache_dir, progress=True),
+        train_and_report(known_only, model, LogoClassifier("dinov2-s14", seed=seed, cache_dir=args.cache_dir, progress=True),
                                    val_fraction=0.2)
-        record("train seconds (classifier + gallery references)", time.perf_counter() - started)
+        record("train seconds (classifier + gallery references, embedding caches as found)", time.perf_counter() - started)
         classifier = LogoClassifier.load(model, runtime="torch")
         tests = [(r.path, b.xyxy, b.brand) for r in outer.val for b in r.boxes]
         truth = np.array([brand for _, _, brand in tests])

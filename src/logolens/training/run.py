@@ -7,7 +7,6 @@ trained from any of them is laid out the same way::
     OUT/split.json                    which images went where (seed recorded)
     OUT/history.csv, history.png      loss and accuracy per epoch, training and validation
     OUT/metrics.json, confusion.png   scores on the validation images
-
     OUT/gallery.npz                   the brand gallery: references of the trained brands, ready
                                       for 'logolens brands add' (see logolens.gallery)
 
