@@ -217,7 +217,7 @@ class LogoClassifier:
         boxes = boxes if boxes is not None else [None] * len(images)
         if len(boxes) != len(images):
             raise ValueError(f"got {len(images)} images but {len(boxes)} boxes")
-        decoded = [_as_image(image) for image in images]
+        decoded = [as_image(image) for image in images]
         views = self.views()
         total = np.zeros((len(images), len(self.brands_)), dtype=np.float64)
         for preprocessing in views:
@@ -340,7 +340,8 @@ def _labels(samples: Sequence[CropSample], brands: Sequence[str]) -> torch.Tenso
     return torch.tensor([index[s.brand] for s in samples], dtype=torch.long)
 
 
-def _as_image(image: Image.Image | str | Path) -> Image.Image:
+def as_image(image: Image.Image | str | Path) -> Image.Image:
+    """A decoded RGB image from a path or a PIL image."""
     return image.convert("RGB") if isinstance(image, Image.Image) else load_image(image)
 
 

@@ -348,13 +348,12 @@ class LogoDetector:
 
     def _read_names(self, image: Image.Image, dets: Detections) -> Detections:
         """Boxes whose text spells a known brand (trained or enrolled) take that brand's name."""
-        from logolens.data.crops import crop_image
-        from logolens.inference.ocr import name_matches, read_texts
+        from logolens.inference.ocr import brand_names_in
 
         names = list(self.brands_) + (self.gallery_.enrolled_brands if getattr(self, "gallery_", None) is not None else [])
         brand, brand_id, source = dets.brand.copy(), dets.brand_id.copy(), dets.source.copy()
         for i, box in enumerate(dets.xyxy):
-            read = np.where(name_matches(read_texts(crop_image(image, box, margin=0.1)), names))[0]
+            read = np.where(brand_names_in(image, box, names))[0]
             if len(read):
                 chosen = next((j for j in read if names[j] == brand[i]), read[0])
                 brand[i], source[i] = names[chosen], "ocr"

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from logolens.classifier import LogoClassifier, Prediction, _as_image
+from logolens.classifier import LogoClassifier, Prediction, as_image
 from logolens.errors import GalleryError
 from logolens.gallery.folder import open_gallery
 from logolens.gallery.store import UNKNOWN, BrandGallery
@@ -77,10 +77,9 @@ def combine(trained_probabilities: np.ndarray, trained_brands: Sequence[str], ga
 def read_names(result: Recognition, images: Sequence[Image.Image], boxes: Sequence) -> Recognition:
     """``result`` with the text of each crop read (:mod:`logolens.inference.ocr`): brands whose
     names it spells are up-weighted, and a crop whose best brand was read is accepted."""
-    from logolens.data.crops import crop_image
-    from logolens.inference.ocr import fuse_text, name_matches, read_texts
+    from logolens.inference.ocr import brand_names_in, fuse_text
 
-    read = np.stack([name_matches(read_texts(crop_image(image, box, margin=0.1)), result.names) for image, box in zip(images, boxes)]) \
+    read = np.stack([brand_names_in(image, box, result.names) for image, box in zip(images, boxes)]) \
         if len(images) else np.zeros((0, len(result.names)), bool)
     probabilities = fuse_text(result.probabilities, read)
     best = probabilities.argmax(axis=1) if len(images) else np.zeros(0, np.int64)
@@ -107,7 +106,7 @@ class BrandRecognizer:
         return cls(classifier, open_gallery(directory, required=False), ocr=ocr)
 
     def recognise(self, images: Sequence[Image.Image | str | Path], boxes: Sequence | None = None) -> Recognition:
-        decoded = [_as_image(image) for image in images]
+        decoded = [as_image(image) for image in images]
         boxes = list(boxes) if boxes is not None else [None] * len(decoded)
         trained = self.classifier.predict_proba(decoded, boxes)
         brands = list(self.classifier.brands_)

@@ -288,16 +288,11 @@ def parse_example(text: str) -> tuple[str, tuple[float, float, float, float] | N
 def _brands_add(args: argparse.Namespace) -> int:
     import time
 
-    from logolens.errors import GalleryError
     from logolens.gallery.folder import enrol_brand
-    from logolens.gallery.store import check_brand_name
 
-    name = check_brand_name(args.name)
-    if not args.images:
-        raise GalleryError(f"no example images given for brand {name!r}")
     examples = [parse_example(text) for text in args.images]
     start = time.perf_counter()
-    row = enrol_brand(args.model, name, [p for p, _ in examples], [b for _, b in examples])
+    row = enrol_brand(args.model, args.name, [p for p, _ in examples], [b for _, b in examples])
     print(f"enrolled {row['brand']!r} from {len(examples)} example(s) in {time.perf_counter() - start:.1f} s; "
           f"it now has {row['exemplars']} exemplar views from {row['images']} image(s)")
     return 0

@@ -36,11 +36,8 @@ def evaluate_model_dir(
     """
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
-    recorded = manifest.get("data") or {}
     if data is None:
-        if not recorded.get("path"):
-            raise ModelError(f"{model_dir}: the model records no training data; pass --data")
-        data, format, images_dir = recorded["path"], recorded.get("format", "auto"), recorded.get("images_dir")
+        data, format, images_dir = _recorded_data(model_dir, manifest)
         if part is None:
             part = "test" if manifest.get("split", {}).get("test_fraction") else "val"
     part = part or "all"
@@ -62,6 +59,14 @@ def evaluate_model_dir(
     report["data"] = str(data)
     files = write_report(report, out or model_dir, title=f"{classifier.model} on {dataset.name} ({part})", stem=f"{part}_")
     return report, files
+
+
+def _recorded_data(model_dir: Path, manifest: dict) -> tuple[str, str, str | None]:
+    """``(path, format, images_dir)`` of the training data the manifest records."""
+    recorded = manifest.get("data") or {}
+    if not recorded.get("path"):
+        raise ModelError(f"{model_dir}: the model records no training data; pass --data")
+    return recorded["path"], recorded.get("format", "auto"), recorded.get("images_dir")
 
 
 def _recorded_part(model_dir: Path, manifest: dict, dataset: LogoDataset, part: str) -> LogoDataset:
@@ -88,9 +93,7 @@ def training_side(model_dir: str | Path, data: str | Path | None = None, format:
     manifest = read_manifest(model_dir)
     if data is not None:
         return load_dataset(data, format=format, images_dir=images_dir)
-    recorded = manifest.get("data") or {}
-    if not recorded.get("path"):
-        raise ModelError(f"{model_dir}: the model records no training data; pass --data")
-    dataset = load_dataset(recorded["path"], format=recorded.get("format", "auto"), images_dir=recorded.get("images_dir"))
+    path, format, images_dir = _recorded_data(model_dir, manifest)
+    dataset = load_dataset(path, format=format, images_dir=images_dir)
     train, val = (_recorded_part(model_dir, manifest, dataset, part) for part in ("train", "val"))
     return LogoDataset((*train, *val), dataset.brands, f"{dataset.name} (training side)")

@@ -26,8 +26,8 @@ import torch
 from logolens.data.crops import CropSample
 from logolens.gallery.matching import calibrate_open_set
 from logolens.gallery.projection import Whitening
-from logolens.gallery.store import BrandGallery
-from logolens.inference.embeddings import EmbeddingCache, default_cache_dir, embed_samples
+from logolens.gallery.store import BrandGallery, crop_of, origin
+from logolens.inference.embeddings import EmbeddingCache, default_cache_dir, embed_samples, file_digest
 from logolens.models import brand_embedding
 from logolens.training.augment import LogoAugment
 from logolens.training.feeding import sample_rng
@@ -49,25 +49,15 @@ def gallery_cache(cache_dir: str | Path | bool | None = None) -> EmbeddingCache 
     return EmbeddingCache(cache_dir or default_cache_dir(), brand_embedding.embedder_id())
 
 
-def origin(sample: CropSample, view: int) -> str:
-    """``photo.jpg [x1,y1,x2,y2] view 2``: where an exemplar vector came from."""
-    box = f" [{','.join(f'{v:g}' for v in sample.box)}]" if sample.box is not None else ""
-    return f"{Path(sample.path).name}{box} view {view}"
-
-
-def crop_of(origin_text: str) -> str:
-    """The crop an exemplar vector came from: its origin without the view."""
-    return origin_text.rsplit(" view ", 1)[0]
-
-
 def embed_examples(samples: Sequence[CropSample], views: int = VIEWS, cache: EmbeddingCache | None = None,
                    progress: bool = False) -> tuple[np.ndarray, list[str]]:
     """Raw brand embeddings ``(len(samples) * (1 + views), D)`` of example crops (image files)
     and their origins, view-major."""
     embedder, preprocessing, augment = load_embedder(), brand_embedding.PREPROCESSING, LogoAugment()
+    digests = {path: file_digest(path) for path in {sample.path for sample in samples}} if views else {}  # once per image, not per view
     blocks, origins = [], []
     for view in range(1 + views):
-        transform = (lambda crop, sample, v=view: augment(crop, sample_rng(sample, f"brand-view-{v}"))) if view else None
+        transform = (lambda crop, sample, v=view: augment(crop, sample_rng(sample, f"brand-view-{v}", digests[sample.path]))) if view else None
         blocks.append(embed_samples(embedder, samples, preprocessing, cache, view=f"brand-view-{view}" if view else "",
                                     progress=progress, transform=transform))
         origins += [origin(sample, view) for sample in samples]

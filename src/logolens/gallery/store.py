@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from logolens.data.crops import CropSample
 from logolens.errors import GalleryError
 from logolens.gallery.index import build_index
 from logolens.gallery.matching import OpenSetCalibration, brand_similarities, decide
@@ -37,6 +38,22 @@ SOURCES = ("trained", "gallery")
 UNKNOWN = "unknown"
 RESERVED_NAMES = (UNKNOWN, "none", "no-logo")
 _ARRAYS = ("vectors", "brands", "sources", "origins", "mean", "scale", "matrix")
+
+
+def origin(sample: CropSample, view: int) -> str:
+    """``photo.jpg [x1,y1,x2,y2] view 2``: where an exemplar vector came from."""
+    box = f" [{','.join(f'{v:g}' for v in sample.box)}]" if sample.box is not None else ""
+    return f"{Path(sample.path).name}{box} view {view}"
+
+
+def crop_of(origin_text: str) -> str:
+    """The crop an exemplar vector came from: its origin without the view."""
+    return origin_text.rsplit(" view ", 1)[0]
+
+
+def image_of(origin_text: str) -> str:
+    """The image file an exemplar vector came from: its origin without box and view."""
+    return crop_of(origin_text).split(" [", 1)[0]
 
 
 def check_brand_name(name: str) -> str:
@@ -100,7 +117,7 @@ class BrandGallery:
         for source in SOURCES:
             for brand in self._brands_of(source):
                 mask = (self.brands == brand) & (self.sources == source)
-                images = {origin.split(" [", 1)[0].split(" view ", 1)[0] for origin in self.origins[mask]}
+                images = {image_of(text) for text in self.origins[mask]}
                 rows.append({"brand": brand, "source": source, "exemplars": int(mask.sum()), "images": len(images)})
         return rows
 

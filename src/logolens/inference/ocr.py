@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from logolens.data.crops import crop_image
 from logolens.errors import LogolensError
 
 MIN_CONFIDENCE = 0.5  # of a recognised text line
@@ -95,6 +96,11 @@ def fuse_text(probabilities: np.ndarray, matches: np.ndarray) -> np.ndarray:
     count = named.sum(axis=1, keepdims=True)
     mixed = (1 - TEXT_RELIABILITY) * p + TEXT_RELIABILITY * named / np.maximum(count, 1)
     return np.where(count > 0, mixed, p).astype(np.float32)
+
+
+def brand_names_in(image: Image.Image, box, brands: Sequence[str]) -> np.ndarray:
+    """Which of ``brands`` the text in ``box`` of ``image`` (10 % context; ``None``: all of it) spells."""
+    return name_matches(read_texts(crop_image(image, box, margin=0.1)), brands)
 
 
 def check_ocr() -> None:
