@@ -1,8 +1,8 @@
 """Gallery search at scale: exact search against the HNSW index, on synthetic galleries.
 
 Galleries of 10k and 100k entries are made like real ones: brands of 10 exemplars each, scattered
-around a brand centre, unit vectors in the brand embedding's 768 dimensions; the variation lives in
-a 64-d subspace as in real embeddings ("low-rank"), or, as a worst case, in all 768 dimensions
+around a brand centre, unit vectors in the brand embedding's 1536 dimensions; the variation lives in
+a 64-d subspace as in real embeddings ("low-rank"), or, as a worst case, in all dimensions
 ("isotropic"). Queries are fresh samples of random brands. Reported per size and index: build time, recall@1 of the approximate
 index against exact search (same nearest exemplar), brand accuracy of the nearest exemplar,
 latency of one query at a time (median and 95th percentile) and throughput in batches of 64, and the
@@ -23,8 +23,9 @@ from results import command_line, markdown_table, write_section
 
 from logolens.gallery.index import APPROXIMATE_ABOVE, ExactIndex, HnswIndex
 from logolens.gallery.store import BrandGallery
+from logolens.models.brand_embedding import BLOCKS
 
-DIM = 768
+DIM = 2 * 384 * len(BLOCKS)  # the brand embedding's width: [CLS, mean patch] of DINOv2-S per block
 PER_BRAND = 10
 LATENT = 64
 
@@ -36,7 +37,7 @@ def unit(x: np.ndarray) -> np.ndarray:
 def synthetic_gallery(size: int, queries: int, kind: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(vectors, brands, queries, query brands)``. ``low-rank``: brands and their variation live
     in a 64-d subspace (real embeddings have a fast-decaying spectrum), same-brand cosine about 0.5;
-    ``isotropic``: noise in all 768 dimensions, same-brand cosine about 0.14, the worst case for
+    ``isotropic``: noise in all dimensions, same-brand cosine about 0.14, the worst case for
     any approximate index."""
     rng = np.random.default_rng(seed)
     n_brands = size // PER_BRAND

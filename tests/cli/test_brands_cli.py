@@ -114,6 +114,46 @@ def test_init_rebuilds_the_references_of_an_older_model(model_copy, capsys):
     assert {json.loads(r)["source"] for r in capsys.readouterr().out.splitlines()} == {"trained"}
 
 
+def _stale(model, enrolled: str | None = None, fewshot_dataset=None):
+    """Rewrite the model's gallery as if an older logolens (another embedding) had made it."""
+    from logolens.gallery.store import BrandGallery
+
+    if enrolled:
+        assert main(["brands", "add", "--model", str(model), enrolled, *examples(fewshot_dataset, enrolled, 1)]) == 0
+    gallery = BrandGallery.load(model / "gallery.npz")
+    gallery.embedder = "dinov2-s14@older/blocks10/tight-square-224"
+    gallery.save(model / "gallery.npz")
+
+
+def test_gallery_of_an_older_embedding_with_only_references_leaves_classify_working(model, fewshot_dataset, capsys):
+    _stale(model)
+    crop = str(fewshot_dataset[0].path)
+    assert main(["classify", "--model", str(model), crop]) == 0
+    assert {p["source"] for p in json.loads(capsys.readouterr().out)["predictions"]} == {"trained"}
+    assert main(["brands", "add", "--model", str(model), "Newco", crop]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "older" in err and f"logolens brands init --model {model}" in err and "\n" not in err
+
+
+def test_gallery_of_an_older_embedding_with_enrolled_brands_is_refused_until_rebuilt(model, fewshot_dataset, capsys):
+    new = brand_order()[FEWSHOT_TRAINED]
+    _stale(model, new, fewshot_dataset)
+    crop = str(fewshot_dataset[0].path)
+    capsys.readouterr()
+    assert main(["classify", "--model", str(model), crop]) == 2
+    assert "enrol the brands again" in capsys.readouterr().err
+    from logolens.data.crops import logo_samples
+    from logolens.errors import LogolensWarning
+    from logolens.gallery.folder import build_reference
+
+    trained = brand_order()[:FEWSHOT_TRAINED]
+    samples = [s for s in logo_samples(fewshot_dataset) if s.brand in trained]
+    with pytest.warns(LogolensWarning, match=f"enrolled brands {new} were embedded with .*enrol them again"):
+        rebuilt = build_reference(model, samples, views=0)  # what 'logolens brands init' runs
+    assert rebuilt.enrolled_brands == [] and sorted(rebuilt.trained_brands) == sorted(trained)
+    assert main(["classify", "--model", str(model), crop]) == 0
+
+
 def test_box_outside_the_image_is_refused(model, fewshot_dataset, capsys):
     record = fewshot_dataset[0]
     assert main(["brands", "add", "--model", str(model), "Newco", f"{record.path}@5000,5000,5100,5100"]) == 2

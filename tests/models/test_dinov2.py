@@ -185,3 +185,22 @@ def test_loader_refuses_incomplete_file_and_other_architectures(onnx, tmp_path):
         load_dinov2_weights(DinoV2(DinoV2Config()), path)
     with pytest.raises(ModelError, match="differs in depth"):
         load_dinov2_weights(DinoV2(DinoV2Config(depth=2)), path)
+
+
+@needs_weights
+def test_block_tokens_of_the_last_block_are_the_final_features(pretrained):
+    x = torch.randn(2, 3, 112, 112, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        block10, block12 = pretrained.block_tokens(x, (10, 12))
+        (only10,) = pretrained.block_tokens(x, (10,))
+        final = pretrained.forward_features(x)
+    assert torch.equal(block12[:, 0], final["cls"]) and torch.equal(block12[:, 1:], final["patch"])
+    assert torch.equal(block10, only10)  # blocks past the deepest one asked for never change it
+    assert torch.allclose(block10.mean(-1), torch.zeros(2, 65), atol=1e-5)  # layer-normalised, no learned shift
+    assert not torch.allclose(block10, block12, atol=1e-2)
+
+
+@pytest.mark.parametrize("blocks", [(), (12, 10), (0, 12), (10, 13), (10, 10)])
+def test_block_numbers_are_checked(random_model, blocks):
+    with pytest.raises(ValueError, match="feature blocks must be ascending"):
+        random_model.block_tokens(torch.zeros(1, 3, 28, 28), blocks)

@@ -287,3 +287,31 @@ def test_other_files_in_the_folder_are_left_alone(saved):
     (folder / "history.csv").write_text("epoch\n1\n")
     save_model(folder, make_model(seed=5), "seed-cnn", {})
     assert (folder / "history.csv").read_text() == "epoch\n1\n"
+
+
+def test_dinov2_folder_saved_before_feature_blocks_loads_as_it_was_trained(tmp_path):
+    """Model folders written before the classifier embedded block 10 as well have no
+    ``feature_blocks`` in their config: they must rebuild with the final block only (768-d)."""
+    torch.manual_seed(0)
+    model = create_model("dinov2-s14", n_classes=3, image_size=56, feature_blocks=(12,), pretrained=False).eval()
+    folder = save_model(tmp_path / "old", model, "dinov2-s14", {})
+    manifest = json.loads((folder / MANIFEST).read_text())
+    del manifest["model_config"]["feature_blocks"]
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    loaded, _ = load_model(folder)
+    assert loaded.config.feature_blocks == (12,) and loaded.backbone.embedding_dim == 768
+    assert loaded.backbone.feature_id == ""  # its cached embeddings keep their old keys
+    assert create_model("dinov2-s14", n_classes=3, pretrained=False).config.feature_blocks == (10, 12)  # new models
+
+
+@pytest.mark.parametrize("blocks", [(10,), (8, 10, 12)])
+def test_dinov2_feature_blocks_round_trip(tmp_path, blocks):
+    model = create_model("dinov2-s14", n_classes=2, image_size=56, feature_blocks=blocks, pretrained=False).eval()
+    loaded, manifest = load_model(save_model(tmp_path / "m", model, "dinov2-s14", {}))
+    assert manifest["model_config"]["feature_blocks"] == list(blocks)
+    assert loaded.config.feature_blocks == blocks and loaded.backbone.embedding_dim == 768 * len(blocks)
+
+
+def test_feature_blocks_are_refused_for_a_backbone_without_them():
+    with pytest.raises(ValueError, match="no feature blocks"):
+        create_model("efficientnet-lite0", n_classes=2, feature_blocks=(3,), pretrained=False)

@@ -46,7 +46,7 @@ FINETUNED_PREFIXES = {  # the last block (and what follows it in the trunk) plus
     "efficientnet-lite0": ("head.", "backbone.net.body._blocks.15.", "backbone.net.body._conv_head.", "backbone.net.body._bn1."),
     "dinov2-s14": ("head.", "backbone.vit.blocks.11.", "backbone.vit.norm."),
 }
-HEAD_ONLY_MAX_BYTES = 64 * 1024  # a 768 x 4 linear head is ~13 kB; the frozen ViT-S would be ~88 MB
+HEAD_ONLY_MAX_BYTES = 64 * 1024  # a 1536 x 4 linear head is ~38 kB; the frozen ViT-S would be ~88 MB
 
 
 @pytest.fixture(scope="module")
@@ -139,9 +139,10 @@ def test_frozen_backbone_folder_stores_only_the_head(dino):
     state = saved_state(folder)
     assert state and all(key.startswith("head.") for key in state)
     assert set(state) == {"head.layers.1.weight", "head.layers.1.bias", "head.shift", "head.scale"}
-    assert tuple(state["head.layers.1.weight"].shape) == (len(classifier.brands_), 768)
+    assert tuple(state["head.layers.1.weight"].shape) == (len(classifier.brands_), 1536)  # blocks 10 and 12
     data = json.loads((folder / MANIFEST).read_text())
     assert data["model"] == "dinov2-s14" and data["model_config"]["finetune_blocks"] == 0
+    assert data["model_config"]["feature_blocks"] == [10, 12] and data["preprocessing"]["margin"] == 0.0
     assert data["preprocessing"]["image_size"] == DINO["image_size"]
 
 
@@ -171,7 +172,7 @@ def test_mlp_head_learns_and_round_trips(split, held_out, tmp_path):
     state = saved_state(folder)
     assert all(key.startswith("head.") for key in state)
     assert {"head.layers.0.weight", "head.layers.3.weight"} <= set(state)
-    assert tuple(state["head.layers.0.weight"].shape) == (512, 768)
+    assert tuple(state["head.layers.0.weight"].shape) == (512, 1536)
     paths, boxes, _ = held_out
     loaded = LogoClassifier.load(folder, runtime="torch")
     assert loaded.head == "mlp"

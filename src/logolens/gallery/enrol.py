@@ -46,7 +46,7 @@ def gallery_cache(cache_dir: str | Path | bool | None = None) -> EmbeddingCache 
     default folder, ``False`` none)."""
     if cache_dir is False:
         return None
-    return EmbeddingCache(cache_dir or default_cache_dir(), brand_embedding.embedder_id())
+    return EmbeddingCache(cache_dir or default_cache_dir(), brand_embedding.cache_id())
 
 
 def embed_examples(samples: Sequence[CropSample], views: int = VIEWS, cache: EmbeddingCache | None = None,

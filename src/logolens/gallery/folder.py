@@ -8,12 +8,13 @@ interrupted or failed enrolment leaves the previous gallery intact.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from logolens.data.crops import CropSample
 from logolens.data.images import load_image
-from logolens.errors import DataError, GalleryError
+from logolens.errors import DataError, GalleryError, LogolensWarning
 from logolens.gallery.store import GALLERY_FILE, BrandGallery
 from logolens.models.brand_embedding import embedder_id
 from logolens.models.storage import read_manifest
@@ -23,8 +24,8 @@ def gallery_path(model_dir: str | Path) -> Path:
     return Path(model_dir) / GALLERY_FILE
 
 
-def open_gallery(model_dir: str | Path, required: bool = True) -> BrandGallery | None:
-    """The gallery of a model folder, checked against the embedding this logolens computes."""
+def _stored_gallery(model_dir: str | Path, required: bool) -> BrandGallery | None:
+    """The gallery file of a model folder as stored, whatever embedding made it."""
     read_manifest(model_dir)  # a model folder at all, readable
     path = gallery_path(model_dir)
     if not path.is_file():
@@ -32,7 +33,23 @@ def open_gallery(model_dir: str | Path, required: bool = True) -> BrandGallery |
             return None
         raise GalleryError(f"{model_dir}: no brand gallery; models trained with this logolens have one, "
                            f"or build it with 'logolens brands init --model {model_dir} --data TRAINING_DATA'")
-    return BrandGallery.load(path, embedder=embedder_id())
+    return BrandGallery.load(path)
+
+
+def open_gallery(model_dir: str | Path, required: bool = True) -> BrandGallery | None:
+    """The gallery of a model folder, checked against the embedding this logolens computes.
+
+    With ``required=False`` (recognition), a gallery of another embedding that holds only the
+    trained brands' references counts as none: it has nothing to add to the trained answers, and
+    the model keeps classifying. One with enrolled brands is refused: they would go unrecognised.
+    """
+    gallery = _stored_gallery(model_dir, required)
+    if gallery is None or gallery.embedder == embedder_id():
+        return gallery
+    if not required and not gallery.enrolled_brands:
+        return None
+    raise GalleryError(f"{gallery_path(model_dir)}: made with embedding {gallery.embedder!r}, but this logolens uses {embedder_id()!r}; "
+                       f"rebuild it with 'logolens brands init --model {model_dir}' and enrol the brands again")
 
 
 def enrol_brand(model_dir: str | Path, brand: str, images: Sequence[str | Path], boxes: Sequence | None = None,
@@ -87,12 +104,18 @@ def import_brands(model_dir: str | Path, source: str | Path, replace: bool = Fal
 def build_reference(model_dir: str | Path, samples: Sequence[CropSample], views: int | None = None, cache=None,
                     progress: bool = False) -> BrandGallery:
     """(Re)write the gallery's trained references from training crops (``views`` augmented views
-    each, default :data:`~logolens.gallery.enrol.VIEWS`), keeping enrolled brands."""
+    each, default :data:`~logolens.gallery.enrol.VIEWS`), keeping enrolled brands (those of a
+    gallery made with another embedding or number of views cannot be kept: a warning names them)."""
     from logolens.gallery.enrol import VIEWS, reference_gallery
 
     reference = reference_gallery(samples, VIEWS if views is None else views, cache=cache, progress=progress)
-    previous = open_gallery(model_dir, required=False)
+    previous = _stored_gallery(model_dir, required=False)
     if previous is not None and previous.enrolled_brands:
-        reference = reference.imported(previous, replace=True)
+        if previous.embedder == reference.embedder and previous.views == reference.views:
+            reference = reference.imported(previous, replace=True)
+        else:
+            warnings.warn(f"{gallery_path(model_dir)}: enrolled brands {', '.join(previous.enrolled_brands)} were embedded with "
+                          f"{previous.embedder!r} ({previous.views} views) and are dropped; enrol them again with 'logolens brands add'",
+                          LogolensWarning, stacklevel=2)
     reference.save(gallery_path(model_dir))
     return reference

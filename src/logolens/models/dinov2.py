@@ -57,6 +57,13 @@ class DinoV2Config:
             raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
 
 
+def check_blocks(blocks: tuple[int, ...], depth: int) -> tuple[int, ...]:
+    """``blocks`` if they are block numbers (1-based) in ascending order, else a ValueError."""
+    if not blocks or list(blocks) != sorted(set(blocks)) or not 1 <= blocks[0] <= blocks[-1] <= depth:
+        raise ValueError(f"DINOv2 feature blocks must be ascending numbers in 1..{depth}, got {tuple(blocks)}")
+    return tuple(blocks)
+
+
 class Attention(nn.Module):
     def __init__(self, config: DinoV2Config):
         super().__init__()
@@ -134,11 +141,8 @@ class DinoV2(nn.Module):
         grid = F.interpolate(grid, size=(h, w), mode="bicubic", align_corners=False)  # (1, C, h, w)
         return torch.cat([self.pos_embed[:, :1], grid.permute(0, 2, 3, 1).reshape(1, h * w, C)], dim=1)
 
-    def forward_features(self, x: torch.Tensor) -> dict:
-        """Normalised tokens of images ``x`` (B, 3, H, W): ``cls`` (B, C), ``patch`` (B, h*w, C), ``grid`` (h, w).
-
-        Patch tokens are row-major over the grid of 14-pixel patches, h = H / 14, w = W / 14.
-        """
+    def _tokens_in(self, x: torch.Tensor) -> torch.Tensor:
+        """Patch-embedded images ``x`` (B, 3, H, W) with the CLS token and positions: (B, 1 + h*w, C)."""
         p = self.config.patch_size
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(x.shape)}")
@@ -149,11 +153,32 @@ class DinoV2(nn.Module):
         h, w = x.shape[-2:]
         x = x.flatten(2).transpose(1, 2)  # (B, h*w, C)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)  # (B, 1 + h*w, C)
-        x = x + self.position_embedding(h, w)
-        for block in self.blocks:
+        return x + self.position_embedding(h, w)
+
+    def block_tokens(self, x: torch.Tensor, blocks: tuple[int, ...]) -> list[torch.Tensor]:
+        """Normalised tokens ``(B, 1 + h*w, C)`` (CLS first) after each of ``blocks`` (1-based,
+        ascending) for images ``x``; only the blocks up to the deepest one asked for run.
+
+        The last block's tokens go through the model's trained final norm; earlier blocks have no
+        trained norm of their own, so they get a layer norm without learned scale.
+        """
+        check_blocks(blocks, self.config.depth)
+        x = self._tokens_in(x)
+        out = []
+        for number, block in enumerate(self.blocks[: blocks[-1]], start=1):
             x = block(x)
-        x = self.norm(x)  # (B, 1 + h*w, C)
-        return {"cls": x[:, 0], "patch": x[:, 1:], "grid": (h, w)}
+            if number in blocks:
+                out.append(self.norm(x) if number == self.config.depth else F.layer_norm(x, (self.config.dim,)))
+        return out
+
+    def forward_features(self, x: torch.Tensor) -> dict:
+        """Normalised tokens of images ``x`` (B, 3, H, W): ``cls`` (B, C), ``patch`` (B, h*w, C), ``grid`` (h, w).
+
+        Patch tokens are row-major over the grid of 14-pixel patches, h = H / 14, w = W / 14.
+        """
+        grid = (x.shape[-2] // self.config.patch_size, x.shape[-1] // self.config.patch_size)
+        (tokens,) = self.block_tokens(x, (self.config.depth,))
+        return {"cls": tokens[:, 0], "patch": tokens[:, 1:], "grid": grid}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The CLS embedding (B, C) after the final norm: the image's global descriptor."""

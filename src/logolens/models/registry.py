@@ -32,6 +32,7 @@ class ModelEntry:
     fixed: dict[str, Any] = field(default_factory=dict)  # config values the name implies
     pretrained: bool = False  # True: a frozen pretrained backbone (embeddings can be cached)
     task: str = "classify"  # "classify": crops to brands; "detect": whole images to boxes
+    stored_defaults: dict[str, Any] = field(default_factory=dict)  # config values a saved config lacking the key used
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -69,6 +70,12 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     return get_entry(name).build(make_config(name, **overrides))
 
 
+def rebuild_model(name: str, stored_config: dict[str, Any]) -> nn.Module:
+    """Build model ``name`` from a saved config: a key the config lacks (it was written before the
+    option existed) takes the value models had then, not today's default."""
+    return create_model(name, **{**get_entry(name).stored_defaults, **stored_config})
+
+
 register_model(
     ModelEntry(
         name="seed-cnn",
@@ -87,13 +94,14 @@ for _spec in BACKBONES.values():
             name=_spec.name,
             config_class=BackboneClassifierConfig,
             build=BackboneClassifier,
-            preprocessing=lambda size, s=_spec: Preprocessing(image_size=size, margin=0.1, square=True, mean=s.mean, std=s.std),
+            preprocessing=lambda size, s=_spec: Preprocessing(image_size=size, margin=s.margin, square=True, mean=s.mean, std=s.std),
             default_image_size=_spec.default_image_size,
             recipe={"epochs": 200, "lr": _spec.head_lr, "decay": 0.0, "batch_size": 64, "optimizer": "adamw", "schedule": "cosine",
                     "weight_decay": 1e-4, "label_smoothing": 0.1, "patience": 0},
             description=_spec.description,
             fixed={"backbone": _spec.name},
             pretrained=True,
+            stored_defaults={"feature_blocks": _spec.stored_blocks_default} if _spec.feature_blocks else {},
         )
     )
 

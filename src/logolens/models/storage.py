@@ -25,7 +25,7 @@ from torch import nn
 
 from logolens import __version__
 from logolens.errors import ModelError
-from logolens.models.registry import create_model, get_entry
+from logolens.models.registry import get_entry, rebuild_model
 from logolens.utils import atomic_write, atomic_write_json
 
 FORMAT_VERSION = 1
@@ -133,7 +133,7 @@ def load_model(directory: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     manifest = read_manifest(directory)
     try:
         get_entry(manifest["model"])
-        model = create_model(manifest["model"], **manifest.get("model_config", {}))
+        model = rebuild_model(manifest["model"], manifest.get("model_config", {}))
     except (KeyError, TypeError, ValueError) as error:
         raise ModelError(f"{directory / MANIFEST}: cannot rebuild the model ({error})") from None
     weights = weights_path(directory, manifest)

@@ -32,7 +32,8 @@ def embedding_cache(classifier: LogoClassifier) -> EmbeddingCache | None:
 
     if classifier.cache_dir is False:
         return None
-    return EmbeddingCache(classifier.cache_dir or default_cache_dir(), backbone_id(classifier.model))
+    features = classifier.network.backbone.feature_id  # which tokens: part of what an embedding depends on
+    return EmbeddingCache(classifier.cache_dir or default_cache_dir(), backbone_id(classifier.model) + features)
 
 
 def sample_rng(sample: CropSample, view: str, digest: str | None = None) -> np.random.Generator:
