@@ -40,7 +40,7 @@ class DinoV2Embedder(nn.Module):
     CLS carries the global identity, the patch mean the texture of the mark (the pairing DINOv2's
     own linear probes use). The final block is semantic ("a bottle", "a shirt"); block 10 is closer
     to the exact shapes and letters of a mark. Together, on tight crops, they lift a linear head
-    on FlickrLogos-27 from 0.86 to 0.92 top-1 (see benchmarks/RESULTS.md), at no extra cost: one
+    on FlickrLogos-27 from 0.86 to 0.91 top-1 (see benchmarks/RESULTS.md), at no extra cost: one
     forward pass gives both.
     """
 
