@@ -54,12 +54,12 @@ def embed_examples(samples: Sequence[CropSample], views: int = VIEWS, cache: Emb
     """Raw brand embeddings ``(len(samples) * (1 + views), D)`` of example crops (image files)
     and their origins, view-major."""
     embedder, preprocessing, augment = load_embedder(), brand_embedding.PREPROCESSING, LogoAugment()
-    digests = {path: file_digest(path) for path in {sample.path for sample in samples}} if views else {}  # once per image, not per view
+    digests = {path: file_digest(path) for path in {sample.path for sample in samples}} if views or cache else {}  # once per image, not per view
     blocks, origins = [], []
     for view in range(1 + views):
         transform = (lambda crop, sample, v=view: augment(crop, sample_rng(sample, f"brand-view-{v}", digests[sample.path]))) if view else None
         blocks.append(embed_samples(embedder, samples, preprocessing, cache, view=f"brand-view-{view}" if view else "",
-                                    progress=progress, transform=transform))
+                                    progress=progress, transform=transform, digests=digests))
         origins += [origin(sample, view) for sample in samples]
     return np.concatenate(blocks), origins
 

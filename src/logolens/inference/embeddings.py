@@ -89,14 +89,17 @@ def embed_samples(
     batch_size: int = 32,
     progress: bool = False,
     transform: Callable | None = None,
+    digests: dict[Path, str] | None = None,
 ) -> np.ndarray:
     """``(N, D)`` float32 embeddings of ``samples`` from ``embed`` (a backbone in eval mode).
 
     Cached entries are read back; the rest are computed in batches, each image decoded once.
     ``transform(crop, sample)`` (PIL crop -> PIL crop) and ``view`` name an augmented view; pass
     a distinct ``view`` for every distinct transform so their embeddings are cached apart.
+    ``digests`` (file content hashes by path, filled in here) lets several calls over the same
+    images, one per view, hash each file once.
     """
-    digests: dict[Path, str] = {}  # one hash per image per call, however many boxes it has
+    digests = {} if digests is None else digests  # one hash per image, however many boxes it has
     if cache:
         for sample in samples:
             if sample.path not in digests:

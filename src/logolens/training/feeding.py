@@ -55,7 +55,7 @@ def embeddings(classifier: LogoClassifier, samples: Sequence[CropSample], prepro
 
     vectors = embed_samples(
         classifier.network.backbone.eval(), samples, preprocessing or classifier.preprocessing_, embedding_cache(classifier),
-        view=view, progress=classifier.progress, transform=transform if augment else None,
+        view=view, progress=classifier.progress, transform=transform if augment else None, digests=digests,
     )
     return torch.from_numpy(vectors)
 
