@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from logolens import box_refiner
 from logolens.data.dataset import Box, ImageRecord
@@ -37,3 +38,43 @@ def test_training_regions_are_jittered_but_reproducible():
     for x1, y1, x2, y2 in first:
         assert x2 - x1 == pytest.approx(y2 - y1, abs=0.02)  # square, up to the rounding of the cache key
         assert x1 < 80 < x2 and y1 < 100 < y2  # the logo's centre stays inside its crop
+
+
+def _centre_quarter(x):
+    """A fake refiner network: in every canvas, one logo filling the middle quarter (a 56 px side
+    around the centre), brand 1 of 2."""
+    n, grid = x.shape[0], box_refiner.SIZE // 14
+    heat = torch.full((n, grid, grid), -9.0)
+    heat[:, grid // 2, grid // 2] = 3.0
+    half = 28.0 / 14  # the box's half side, in patches
+    ltrb = torch.full((n, 4, grid, grid), half)
+    ltrb[:, :2] += 0.5  # the peak patch's centre (119 px) lies half a patch past the canvas centre (112 px)
+    ltrb[:, 2:] -= 0.5
+    logits = torch.zeros((n, 2, grid, grid))
+    logits[:, 1] = 5.0
+    return heat, ltrb, logits
+
+
+def _identity_preprocessing(image, region):
+    return torch.zeros(3, box_refiner.SIZE, box_refiner.SIZE)
+
+
+@pytest.mark.parametrize("passes", [1, 2, 3])
+def test_each_refinement_pass_reframes_the_box_of_the_pass_before(passes):
+    """A crop is twice the box's side; a network that always sees the logo in the crop's middle
+    quarter halves the box each pass, around the same centre."""
+    boxes, heat, probs = box_refiner.refine_boxes(_centre_quarter, _identity_preprocessing, None, np.array([[100.0, 100, 180, 180]]), passes)
+    side = 80.0 / 2**passes
+    np.testing.assert_allclose(boxes[0], [140 - side / 2, 140 - side / 2, 140 + side / 2, 140 + side / 2], atol=1e-3)
+    assert heat[0] == pytest.approx(torch.sigmoid(torch.tensor(3.0)).item()) and probs[0].argmax() == 1
+
+
+def test_a_crop_without_a_central_peak_keeps_its_box():
+    def off_centre(x):
+        heat, ltrb, logits = _centre_quarter(x)
+        return torch.roll(heat, shifts=(7, 7), dims=(1, 2)), ltrb, logits  # the peak in a corner
+
+    start = np.array([[10.0, 20, 50, 60]])
+    boxes, heat, probs = box_refiner.refine_boxes(off_centre, _identity_preprocessing, None, start, passes=2)
+    np.testing.assert_array_equal(boxes, start)
+    assert heat[0] == 0 and np.isnan(probs).all()

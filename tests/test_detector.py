@@ -48,9 +48,10 @@ def test_says_no_logo_on_backgrounds_more_often_than_on_logo_scenes(trained_dete
 def test_boxes_are_in_original_pixels_whatever_the_image_size(trained_detector, synthetic_dataset):
     record = held_out(synthetic_dataset)[0]
     image = Image.open(record.path).convert("RGB")
-    small = trained_detector.detect(image, min_score=0.0, max_results=1)
+    small = trained_detector.detect(image, min_score=0.0, max_results=5)
     big = trained_detector.detect(image.resize((image.width * 2, image.height * 2), Image.BILINEAR), min_score=0.0, max_results=1)
-    np.testing.assert_allclose(big.xyxy[0], 2 * small.xyxy[0], atol=0.05 * image.width * 2)
+    nearest = 2 * small.xyxy[np.abs(2 * small.xyxy - big.xyxy[0]).max(axis=1).argmin()]  # the same logo may rank second there
+    np.testing.assert_allclose(big.xyxy[0], nearest, atol=0.05 * image.width * 2)
     assert (big.xyxy[0, [0, 2]] <= image.width * 2).all() and (big.xyxy[0, [1, 3]] <= image.height * 2).all()
 
 
@@ -135,3 +136,23 @@ def test_missing_parts_of_a_detector_folder_are_clear_errors(trained_detector_di
     (folder / "refiner").mkdir()
     with pytest.raises(ModelError):
         LogoDetector.load(folder)
+
+
+def test_settings_missing_from_an_older_folder_take_the_values_it_was_made_with(trained_detector_dir, tmp_path):
+    """Folders written before the refiner looked twice and the heads read two blocks name neither
+    setting; they must keep one pass (their calibration was fitted on it) and the final block."""
+    import shutil
+
+    assert LogoDetector.load(trained_detector_dir).get_params()["refine_passes"] == 2  # what new folders record
+    folder = Path(shutil.copytree(trained_detector_dir, tmp_path / "model"))
+    manifest = json.loads((folder / "logolens.json").read_text())
+    del manifest["settings"]["refine_passes"], manifest["settings"]["feature_blocks"]
+    (folder / "logolens.json").write_text(json.dumps(manifest))
+    old = LogoDetector.load(folder)
+    assert old.refine_passes == 1 and list(old.feature_blocks) == [12]
+
+
+@pytest.mark.parametrize("setting", [{"refine_passes": 0}, {"feature_blocks": (12, 10)}])
+def test_invalid_refinement_or_feature_settings_are_refused(synthetic_dataset, setting):
+    with pytest.raises(ValueError):
+        LogoDetector(**setting, epochs=1, cache_dir=False).fit(synthetic_dataset)

@@ -47,7 +47,7 @@ from logolens.gallery.folder import open_gallery
 from logolens.gallery.store import UNKNOWN
 from logolens.inference.embeddings import EmbeddingCache, default_cache_dir, embed_samples
 from logolens.inference.letterbox import Placement, letterbox, placement_for
-from logolens.models.backbones import backbone_id
+from logolens.models.backbones import DINOV2_BLOCKS, backbone_id, dinov2_feature_id
 from logolens.models.detector import decode_peaks
 from logolens.models.registry import create_model, get_entry
 from logolens.inference.onnx_runtime import ONNX_FILE, OnnxRunner, export_onnx, quantize_onnx
@@ -64,8 +64,8 @@ REFINER_CHECKPOINT = "checkpoint-refiner.pt"
 REFINER_DIR = "refiner"  # the box refiner's head (a model folder of its own)
 FEATURES = ("objectness_logit", "refined_objectness_logit", "log_brand_probability", "refined", "rescored")  # calibrator inputs
 
-_SETTINGS = ("image_size", "epochs", "lr", "batch_size", "weight_decay", "patience", "train_scales", "refine", "rescore",
-             "classifier", "max_detections", "nms_iou", "calibrate", "seed")
+_SETTINGS = ("image_size", "feature_blocks", "epochs", "lr", "batch_size", "weight_decay", "patience", "train_scales", "refine",
+             "refine_passes", "rescore", "classifier", "max_detections", "nms_iou", "calibrate", "seed")
 
 
 class LogoDetector:
@@ -75,19 +75,25 @@ class LogoDetector:
     one patch per 16 original pixels of a 500 px photo). ``train_scales``: the image's longest
     side as a fraction of the canvas for each cached training view (smaller views teach small
     logos). ``refine``: how many top candidates per image get a second, zoomed-in look that
-    re-draws their box (:mod:`logolens.box_refiner`; 0: none). ``rescore``: how many top
-    candidates per image the crop classifier re-scores (0: none; faster, less accurate brands). ``classifier``: the crop classifier's registry model.
+    re-draws their box (:mod:`logolens.box_refiner`; 0: none), ``refine_passes`` times, each
+    around the box of the pass before. ``rescore``: how many top candidates per image the crop
+    classifier re-scores (0: none; faster, less accurate brands). ``classifier``: the crop
+    classifier's registry model.
     ``max_detections`` caps candidates per image; ``nms_iou`` is the class-aware NMS overlap.
+    ``feature_blocks``: the DINOv2 blocks whose patch tokens both heads read (see
+    :class:`~logolens.models.detector.DetectorConfig`).
     Fitted attributes end in ``_``.
     """
 
     def __init__(
-        self, image_size: int = 448, epochs: int = 60, lr: float = 1e-3, batch_size: int = 16, weight_decay: float = 1e-4,
-        patience: int = 12, train_scales: Sequence[float] = (1.0, 0.6), refine: int = 5, rescore: int = 5, classifier: str = "dinov2-s14",
+        self, image_size: int = 448, feature_blocks: Sequence[int] = DINOV2_BLOCKS, epochs: int = 60, lr: float = 1e-3,
+        batch_size: int = 16, weight_decay: float = 1e-4, patience: int = 12, train_scales: Sequence[float] = (1.0, 0.6),
+        refine: int = 5, refine_passes: int = 2, rescore: int = 5, classifier: str = "dinov2-s14",
         max_detections: int = 100, nms_iou: float = 0.5, calibrate: bool = True, seed: int = 0,
         cache_dir: str | Path | bool | None = None, progress: bool = False,
     ):
         self.image_size = image_size
+        self.feature_blocks = feature_blocks
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -95,6 +101,7 @@ class LogoDetector:
         self.patience = patience
         self.train_scales = train_scales
         self.refine = refine
+        self.refine_passes = refine_passes
         self.rescore = rescore
         self.classifier = classifier
         self.max_detections = max_detections
@@ -107,6 +114,7 @@ class LogoDetector:
     def get_params(self) -> dict:
         params = {name: getattr(self, name) for name in _SETTINGS}
         params["train_scales"] = [float(s) for s in self.train_scales]
+        params["feature_blocks"] = [int(b) for b in self.feature_blocks]
         return params
 
     # -- training ---------------------------------------------------------------------------
@@ -124,15 +132,15 @@ class LogoDetector:
             raise ValueError(f"training data {train.name!r} has no logo boxes; detection training needs boxes")
         if not self.train_scales or not all(0.0 < float(s) <= 1.0 for s in self.train_scales):
             raise ValueError(f"train_scales must be fractions in (0, 1], got {list(self.train_scales)}")
-        if self.rescore < 0 or self.refine < 0 or self.max_detections < 1 or not 0.0 < self.nms_iou <= 1.0:
-            raise ValueError(f"refine and rescore must be >= 0, max_detections >= 1 and nms_iou in (0, 1]; got {self.refine}, "
-                             f"{self.rescore}, {self.max_detections}, {self.nms_iou}")
+        if self.rescore < 0 or self.refine < 0 or self.refine_passes < 1 or self.max_detections < 1 or not 0.0 < self.nms_iou <= 1.0:
+            raise ValueError(f"refine and rescore must be >= 0, refine_passes and max_detections >= 1 and nms_iou in (0, 1]; got "
+                             f"{self.refine}, {self.rescore}, {self.refine_passes}, {self.max_detections}, {self.nms_iou}")
         config = DetectorTrainConfig(self.epochs, self.lr, self.batch_size, self.weight_decay, self.patience, self.seed)
         self.brands_ = brands
         self.preprocessing_ = get_entry(MODEL).preprocessing(self.image_size)
         self.runner_ = None
         torch.manual_seed(self.seed)
-        self.network_ = create_model(MODEL, n_classes=len(brands), image_size=self.image_size)
+        self.network_ = create_model(MODEL, n_classes=len(brands), image_size=self.image_size, feature_blocks=tuple(self.feature_blocks))
         train_data = self._grid_set(records, [float(s) for s in self.train_scales])
         val_records = [r for r in (val or []) if r.boxes or not r.brands]
         val_data = self._grid_set(val_records, [1.0]) if val_records else None
@@ -156,7 +164,7 @@ class LogoDetector:
 
     def _fit_refiner(self, records, val_records, config: DetectorTrainConfig, checkpoint_dir, fingerprint: str):
         """Train the box refiner's head on jittered crops around the training boxes."""
-        refiner = create_model(MODEL, n_classes=len(self.brands_), image_size=box_refiner.SIZE)
+        refiner = create_model(MODEL, n_classes=len(self.brands_), image_size=box_refiner.SIZE, feature_blocks=tuple(self.feature_blocks))
         preprocessing = get_entry(MODEL).preprocessing(box_refiner.SIZE)
         brand_index = {brand: i for i, brand in enumerate(self.brands_)}
         cache = self._cache()
@@ -199,7 +207,8 @@ class LogoDetector:
     def _cache(self) -> EmbeddingCache | None:
         if self.cache_dir is False:
             return None
-        return EmbeddingCache(self.cache_dir or default_cache_dir(), backbone_id("dinov2-s14"))
+        blocks = tuple(self.feature_blocks)
+        return EmbeddingCache(self.cache_dir or default_cache_dir(), backbone_id("dinov2-s14") + dinov2_feature_id(blocks))
 
     def _grids(self, records: Sequence[ImageRecord], fill: float, offset: tuple[float, float]) -> torch.Tensor:
         cache = self._cache()
@@ -277,7 +286,8 @@ class LogoDetector:
         n = min(self.refine, len(raw)) if has_refiner else 0
         if n:
             preprocessing = get_entry(MODEL).preprocessing(box_refiner.SIZE)
-            boxes_r, heat_r, probs_r = box_refiner.refine_boxes(lambda x: self._forward(x, refiner=True), preprocessing, image, xyxy[:n])
+            boxes_r, heat_r, probs_r = box_refiner.refine_boxes(
+                lambda x: self._forward(x, refiner=True), preprocessing, image, xyxy[:n], self.refine_passes)
             xyxy[:n], refined_heat[:n], refined[:n] = boxes_r, heat_r, 1.0
             opinion = np.ones_like(opinions[0])
             opinion[:n] = np.where(np.isnan(probs_r), opinions[0][:n], probs_r)
@@ -426,7 +436,8 @@ class LogoDetector:
         if manifest.get("task") != "detect":
             raise ModelError(f"{directory}: a {manifest.get('task', 'classify')!r} model, not a logo detector; train one with 'logolens train --task detect'")
         try:
-            detector = cls(**{k: v for k, v in manifest.get("settings", {}).items() if k in _SETTINGS})
+            settings = {"feature_blocks": [12], "refine_passes": 1, **manifest.get("settings", {})}  # what older folders used
+            detector = cls(**{k: v for k, v in settings.items() if k in _SETTINGS})
             detector.brands_ = list(manifest["brands"])
             detector.preprocessing_ = get_entry(MODEL).preprocessing(detector.image_size)
             detector.calibrator_ = dict(manifest["calibration"])

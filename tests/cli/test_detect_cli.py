@@ -109,6 +109,11 @@ def test_train_detect_refuses_classifier_options(synthetic_dataset_dir, tmp_path
     assert code == 2 and message in capsys.readouterr().err
 
 
+def test_train_classify_refuses_detector_options(synthetic_dataset_dir, tmp_path, capsys):
+    code = main(["train", "--data", str(synthetic_dataset_dir), "--out", str(tmp_path / "m"), "--refine-passes", "3"])
+    assert code == 2 and "--refine-passes does not apply to --task classify" in capsys.readouterr().err
+
+
 def test_evaluate_detector(trained_detector_dir, tmp_path, capsys):
     assert main(["evaluate", "--model", str(trained_detector_dir), "--task", "detect", "--out", str(tmp_path), "--no-progress"]) == 0
     out = capsys.readouterr().out

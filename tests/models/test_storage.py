@@ -315,3 +315,24 @@ def test_dinov2_feature_blocks_round_trip(tmp_path, blocks):
 def test_feature_blocks_are_refused_for_a_backbone_without_them():
     with pytest.raises(ValueError, match="no feature blocks"):
         create_model("efficientnet-lite0", n_classes=2, feature_blocks=(3,), pretrained=False)
+
+
+def test_detector_folder_saved_before_feature_blocks_reads_the_final_block_only(tmp_path):
+    """Detector heads saved before they read blocks 10 and 12 were trained on the final block's
+    384 channels; their folders have no ``feature_blocks`` and must rebuild that way."""
+    old = create_model("dinov2-s14-detector", n_classes=2, image_size=56, feature_blocks=(12,), pretrained=False).eval()
+    folder = save_model(tmp_path / "old", old, "dinov2-s14-detector", {"task": "detect"})
+    manifest = json.loads((folder / MANIFEST).read_text())
+    del manifest["model_config"]["feature_blocks"]
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    loaded, _ = load_model(folder)
+    assert loaded.config.feature_blocks == (12,)
+    x = torch.randn(1, 3, 56, 56)
+    with torch.no_grad():
+        grid = loaded.forward_features(x)
+        tokens = loaded.vit.forward_features(x)
+    assert grid.shape == (1, 384, 4, 4)
+    torch.testing.assert_close(grid.flatten(2).transpose(1, 2), tokens["patch"])  # exactly the grid it was trained on
+    new = create_model("dinov2-s14-detector", n_classes=2, image_size=56, pretrained=False).eval()
+    assert new.config.feature_blocks == (10, 12) and new.forward_features(x).shape == (1, 768, 4, 4)
+    assert json.loads((save_model(tmp_path / "new", new, "dinov2-s14-detector", {}) / MANIFEST).read_text())["model_config"]["feature_blocks"] == [10, 12]

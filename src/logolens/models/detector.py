@@ -1,7 +1,8 @@
 """A dense logo detector on the DINOv2 patch grid: objectness, box and brand for every patch.
 
 No detector weights ship offline, but DINOv2's patch tokens already say *what* is where: a small
-convolutional head on the frozen token grid learns where logos are (a CenterNet-style heatmap
+convolutional head on the frozen token grid (the patch tokens of blocks 10 and 12 side by side:
+the earlier block keeps more of where edges are, the last one more of what they belong to) learns where logos are (a CenterNet-style heatmap
 peaking at each logo's centre), how far each box reaches (left, top, right, bottom distances from
 the patch centre, FCOS style) and which brand it is. The backbone stays frozen, so its grids are
 computed once per training image and cached; training the head takes minutes on a CPU.
@@ -22,6 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from logolens.errors import ModelError
+from logolens.models.backbones import DINOV2_BLOCKS
+from logolens.models.dinov2 import DinoV2Config, check_blocks
 
 PATCH = 14  # pixels per DINOv2 patch: the stride of the detector's grid
 
@@ -33,9 +36,11 @@ class DetectorConfig:
     image_size: int = 448  # square canvas side in pixels, a multiple of 14 (448: a 32 x 32 grid)
     width: int = 128  # channels of the head
     depth: int = 2  # depthwise-separable 3x3 conv blocks shared by the three outputs
+    feature_blocks: tuple[int, ...] = DINOV2_BLOCKS  # DINOv2 blocks whose patch tokens the head reads, stacked
     pretrained: bool = True  # False only for tests of shapes and plumbing
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "feature_blocks", check_blocks(tuple(self.feature_blocks), DinoV2Config.depth))  # a saved config has a list
         if self.backbone != "dinov2-s14":
             raise ValueError(f"the detector reads the patch grid of 'dinov2-s14', got backbone {self.backbone!r}")
         if self.image_size < 2 * PATCH or self.image_size % PATCH:
@@ -95,15 +100,15 @@ class LogoDetectorNet(nn.Module):
 
         self.config = config
         self.vit = build_dinov2_s14(image_size=config.image_size, pretrained=config.pretrained)
-        self.head = DenseLogoHead(self.vit.config.dim, config)
+        self.head = DenseLogoHead(self.vit.config.dim * len(config.feature_blocks), config)
         for parameter in self.vit.parameters():
             parameter.requires_grad = False
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The patch-token grid ``(B, C, h, w)`` of canvases ``x``."""
-        tokens = self.vit.forward_features(x)
-        h, w = tokens["grid"]
-        return tokens["patch"].transpose(1, 2).reshape(x.shape[0], -1, h, w)  # (B, C, h, w)
+        """The patch-token grid ``(B, C, h, w)`` of canvases ``x``, C = 384 per feature block."""
+        h, w = x.shape[-2] // PATCH, x.shape[-1] // PATCH
+        patches = torch.cat([tokens[:, 1:] for tokens in self.vit.block_tokens(x, self.config.feature_blocks)], dim=2)
+        return patches.transpose(1, 2).reshape(x.shape[0], -1, h, w)  # (B, C, h, w)
 
     def forward_head(self, grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.head(grid)

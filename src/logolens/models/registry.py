@@ -118,5 +118,6 @@ register_model(
         fixed={"backbone": "dinov2-s14"},
         pretrained=True,
         task="detect",
+        stored_defaults={"feature_blocks": (12,)},  # detectors saved before the head read two blocks
     )
 )
