@@ -139,11 +139,11 @@ def test_missing_parts_of_a_detector_folder_are_clear_errors(trained_detector_di
 
 
 def test_settings_missing_from_an_older_folder_take_the_values_it_was_made_with(trained_detector_dir, tmp_path):
-    """Folders written before the refiner looked twice and the heads read two blocks name neither
-    setting; they must keep one pass (their calibration was fitted on it) and the final block."""
+    """Folders written before the heads read two blocks and the refiner could look twice name
+    neither setting; they keep the final block and one pass."""
     import shutil
 
-    assert LogoDetector.load(trained_detector_dir).get_params()["refine_passes"] == 2  # what new folders record
+    assert LogoDetector.load(trained_detector_dir).get_params()["feature_blocks"] == [10, 12]  # what new folders record
     folder = Path(shutil.copytree(trained_detector_dir, tmp_path / "model"))
     manifest = json.loads((folder / "logolens.json").read_text())
     del manifest["settings"]["refine_passes"], manifest["settings"]["feature_blocks"]
