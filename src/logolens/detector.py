@@ -48,7 +48,7 @@ from logolens.gallery.store import UNKNOWN
 from logolens.inference.embeddings import EmbeddingCache, default_cache_dir, embed_samples
 from logolens.inference.letterbox import Placement, letterbox, placement_for
 from logolens.models.backbones import DINOV2_BLOCKS, backbone_id, dinov2_feature_id
-from logolens.models.detector import decode_peaks
+from logolens.models.detector import STORED_BLOCKS_DEFAULT, decode_peaks
 from logolens.models.registry import create_model, get_entry
 from logolens.inference.onnx_runtime import ONNX_FILE, OnnxRunner, export_onnx, quantize_onnx
 from logolens.models.storage import MANIFEST, load_model, read_manifest, save_model, update_manifest, weights_path
@@ -77,8 +77,8 @@ class LogoDetector:
     logos). ``refine``: how many top candidates per image get a second, zoomed-in look that
     re-draws their box (:mod:`logolens.box_refiner`; 0: none), ``refine_passes`` times, each
     around the box of the pass before (two passes frame FlickrLogos-27 logos better, but let
-    logos of brands enrolled later, which the refiner never saw, drift away: one is the default). ``rescore``: how many top candidates per image the crop
-    classifier re-scores (0: none; faster, less accurate brands). ``classifier``: the crop
+    logos of brands enrolled later, which the refiner never saw, drift away: one is the default).
+    ``rescore``: how many top candidates per image the crop classifier re-scores (0: none; faster, less accurate brands). ``classifier``: the crop
     classifier's registry model.
     ``max_detections`` caps candidates per image; ``nms_iou`` is the class-aware NMS overlap.
     ``feature_blocks``: the DINOv2 blocks whose patch tokens both heads read (see
@@ -437,7 +437,7 @@ class LogoDetector:
         if manifest.get("task") != "detect":
             raise ModelError(f"{directory}: a {manifest.get('task', 'classify')!r} model, not a logo detector; train one with 'logolens train --task detect'")
         try:
-            settings = {"feature_blocks": [12], **manifest.get("settings", {})}  # folders saved before the heads read two blocks
+            settings = {"feature_blocks": list(STORED_BLOCKS_DEFAULT), **manifest.get("settings", {})}
             detector = cls(**{k: v for k, v in settings.items() if k in _SETTINGS})
             detector.brands_ = list(manifest["brands"])
             detector.preprocessing_ = get_entry(MODEL).preprocessing(detector.image_size)

@@ -2,7 +2,8 @@
 
 No detector weights ship offline, but DINOv2's patch tokens already say *what* is where: a small
 convolutional head on the frozen token grid (the patch tokens of blocks 10 and 12 side by side:
-the earlier block keeps more of where edges are, the last one more of what they belong to) learns where logos are (a CenterNet-style heatmap
+the earlier block keeps more of where edges are, the last one more of what they belong to) learns
+where logos are (a CenterNet-style heatmap
 peaking at each logo's centre), how far each box reaches (left, top, right, bottom distances from
 the patch centre, FCOS style) and which brand it is. The backbone stays frozen, so its grids are
 computed once per training image and cached; training the head takes minutes on a CPU.
@@ -27,6 +28,7 @@ from logolens.models.backbones import DINOV2_BLOCKS
 from logolens.models.dinov2 import DinoV2Config, check_blocks
 
 PATCH = 14  # pixels per DINOv2 patch: the stride of the detector's grid
+STORED_BLOCKS_DEFAULT = (12,)  # the blocks of detectors saved before feature_blocks existed (final block only)
 
 
 @dataclass(frozen=True)

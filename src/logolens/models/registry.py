@@ -14,7 +14,7 @@ from typing import Any
 from torch import nn
 
 from logolens.models.backbones import BACKBONES, IMAGENET_MEAN, IMAGENET_STD, BackboneClassifier, BackboneClassifierConfig
-from logolens.models.detector import DetectorConfig, LogoDetectorNet
+from logolens.models.detector import STORED_BLOCKS_DEFAULT, DetectorConfig, LogoDetectorNet
 from logolens.models.preprocessing import Preprocessing
 from logolens.models.seed_cnn import SeedCNN, SeedCNNConfig
 from logolens.utils import unknown_choice_message
@@ -118,6 +118,6 @@ register_model(
         fixed={"backbone": "dinov2-s14"},
         pretrained=True,
         task="detect",
-        stored_defaults={"feature_blocks": (12,)},  # detectors saved before the head read two blocks
+        stored_defaults={"feature_blocks": STORED_BLOCKS_DEFAULT},
     )
 )
