@@ -24,7 +24,7 @@ from logolens.data.splits import split_dataset
 from logolens.data.synthetic import generate_dataset
 from logolens.detector import LogoDetector
 from logolens.gallery.folder import enrol_brand
-from logolens.inference.batch import detect_images, write_annotated
+from logolens.inference.batch import AnnotatedCopies, detect_images
 from logolens.recognition import BrandRecognizer
 from logolens.training.run import train_and_report, train_detector_and_report
 
@@ -57,8 +57,9 @@ def run_demo(out: str | Path = "runs/demo", epochs: int = 40, seed: int = 0, pro
     summaries["detector"] = train_detector_and_report(dataset, out / "detector", detector, val_fraction=0.25, data_source=source)
     val_images = [record.path for record in split_dataset(dataset, 0.25, 0.0, seed).val]
     annotated = out / "detector" / "annotated"
+    copies = AnnotatedCopies(annotated)
     for result, image in detect_images(detector, val_images[:12]):
-        write_annotated(image, result, annotated)
+        copies.write(image, result)
     summaries["detector"]["annotated"] = str(annotated)
     summaries["fewshot"] = fewshot_demo(out / model, out / "new-brands", dataset, split_dataset(dataset, 0.25, 0.0, seed).val, seed, progress)
     return summaries

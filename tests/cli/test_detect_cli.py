@@ -59,6 +59,24 @@ def test_vision_format_and_annotated_copies(trained_detector_dir, synthetic_data
         assert (np.asarray(Image.open(copy).convert("RGB")) != np.asarray(Image.open(path).convert("RGB"))).any()  # boxes drawn
 
 
+def test_annotated_copies_never_collide_or_overwrite_the_photos(trained_detector_dir, synthetic_dataset_dir, tmp_path, capsys):
+    first, second = scene_paths(synthetic_dataset_dir, 2)
+    photos, other = tmp_path / "photos", tmp_path / "other"
+    photos.mkdir(), other.mkdir()
+    (photos / "shop.jpg").write_bytes(open(first, "rb").read())
+    (other / "shop.jpg").write_bytes(open(second, "rb").read())
+    originals = {p: p.read_bytes() for p in (photos / "shop.jpg", other / "shop.jpg")}
+    # annotating into the photos' own folder, two inputs of the same name
+    assert main(["detect", "--model", str(trained_detector_dir), "--min-score", "0", "--annotate", str(photos),
+                 str(photos), str(other / "shop.jpg")]) == 0
+    assert all(path.read_bytes() == data for path, data in originals.items())
+    assert sorted(p.name for p in photos.iterdir()) == ["shop-2.jpg", "shop-3.jpg", "shop.jpg"]
+    pixels = lambda path: np.asarray(Image.open(path).convert("RGB"), np.float32)  # noqa: E731
+    for copy, own, other_source in ((photos / "shop-2.jpg", first, second), (photos / "shop-3.jpg", second, first)):
+        assert np.abs(pixels(copy) - pixels(own)).mean() < np.abs(pixels(copy) - pixels(other_source)).mean()
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
 def test_bad_inputs_are_reported_one_line_each_and_the_batch_goes_on(trained_detector_dir, synthetic_dataset_dir, tmp_path, capsys):
     good = scene_paths(synthetic_dataset_dir, 1)[0]
     (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")

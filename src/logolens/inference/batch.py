@@ -78,14 +78,39 @@ def detect_images(
         yield ImageDetections(str(path), image.width, image.height, detections), image
 
 
-def write_annotated(image: Image.Image, result: ImageDetections, out_dir: str | Path, annotator=None) -> Path:
-    """``out_dir/<image file name>`` with the detections drawn (written atomically)."""
-    from logolens.inference.annotate import BoxAnnotator
+class AnnotatedCopies:
+    """Copies of a batch's images with their detections drawn, all in one folder
+    (``logolens detect --annotate DIR``), each named after its image's file.
 
-    annotated = (annotator or BoxAnnotator()).annotate(image, result.detections)
-    name = Path(result.path).name
-    target = Path(out_dir) / name
-    image_format = Image.registered_extensions().get(target.suffix.lower(), "PNG")
-    if image_format not in ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "GIF"):
-        target, image_format = target.with_suffix(".png"), "PNG"
-    return atomic_write(target, lambda tmp: annotated.save(tmp, format=image_format))
+    Names never collide and no input is ever overwritten: a second image of the same name (from
+    another folder) becomes ``name-2.jpg``, ``name-3.jpg``..., and so does a copy whose name is
+    one of the batch's own images (``DIR`` is, or holds, the photos' folder). Each copy is written
+    atomically. A file in ``DIR`` from an earlier run is replaced, as a rerun should.
+    """
+
+    def __init__(self, out_dir: str | Path, inputs: Sequence[str | Path] = (), annotator=None):
+        self.out_dir = Path(out_dir)
+        self.annotator = annotator
+        self._inputs = {path.resolve() for path in expand_inputs(inputs) if isinstance(path, Path)}
+        self._written: set[Path] = set()
+
+    def target(self, image_path: str | Path) -> tuple[Path, str]:
+        """Where the copy of ``image_path`` goes, and its PIL format (PNG unless the name's own
+        format is a common one PIL writes)."""
+        target = self.out_dir / Path(image_path).name
+        image_format = Image.registered_extensions().get(target.suffix.lower(), "PNG")
+        if image_format not in ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "GIF"):
+            target, image_format = target.with_suffix(".png"), "PNG"
+        stem, number = target.stem, 1
+        while target.resolve() in self._written or target.resolve() in self._inputs:
+            number += 1
+            target = target.with_name(f"{stem}-{number}{target.suffix}")
+        return target, image_format
+
+    def write(self, image: Image.Image, result: ImageDetections) -> Path:
+        from logolens.inference.annotate import BoxAnnotator
+
+        annotated = (self.annotator or BoxAnnotator()).annotate(image, result.detections)
+        target, image_format = self.target(result.path)
+        self._written.add(target.resolve())
+        return atomic_write(target, lambda tmp: annotated.save(tmp, format=image_format))
