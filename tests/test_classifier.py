@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from logolens.classifier import LogoClassifier, Prediction
+from logolens.classifier import FINETUNE_RECIPE, LogoClassifier, Prediction
 from logolens.data.dataset import LogoDataset
 from logolens.errors import NotFittedError
 
@@ -31,6 +31,15 @@ def test_init_only_stores_settings():
     classifier = LogoClassifier(model="no-such-model", image_size=5, epochs=0)  # checked in fit, not here
     assert classifier.get_params()["model"] == "no-such-model"
     assert not hasattr(classifier, "network_")
+
+
+def test_fine_tuning_has_its_own_recipe_and_explicit_settings_win():
+    frozen = LogoClassifier("dinov2-s14").resolved_params()
+    tuned = LogoClassifier("dinov2-s14", finetune_blocks=2).resolved_params()
+    assert (frozen["epochs"], frozen["lr"]) == (200, 3e-3)
+    assert {k: tuned[k] for k in FINETUNE_RECIPE} == FINETUNE_RECIPE
+    assert LogoClassifier("dinov2-s14", finetune_blocks=2, epochs=3, lr=1e-4).resolved_params()["epochs"] == 3
+    assert LogoClassifier("seed-cnn", finetune_blocks=2).resolved_params()["lr"] == 1e-4  # nothing to fine-tune
 
 
 @pytest.mark.parametrize("call", [

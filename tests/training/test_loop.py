@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from logolens.models import create_model
-from logolens.training.loop import TrainConfig, evaluate_tensors, fit_classifier
+from logolens.training.loop import TrainConfig, _lr_factor, evaluate_tensors, fit_classifier, parameter_groups
 
 KEYS = {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
 
@@ -154,6 +154,7 @@ def test_same_seed_same_training():
     ({"lr": 0.0}, "lr must be > 0"),
     ({"batch_size": 0}, "batch_size must be >= 1"),
     ({"optimizer": "adam"}, r"unknown optimizer 'adam' \(did you mean 'adamw'"),
+    ({"warmup": 1.0}, r"warmup must be in \[0, 1\)"),
 ])
 def test_config_checks(overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -173,3 +174,29 @@ def test_other_optimizers_train(optimizer):
     history = fit_classifier(model, (x, y), None, TrainConfig(epochs=2, lr=0.05, optimizer=optimizer))
     assert len(history) == 2
     assert not np.allclose(as_numpy(model)["weight"], before)
+
+
+def test_parameter_groups_scale_the_lr_of_named_parts_and_skip_frozen_ones():
+    model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 2))
+    model[0].bias.requires_grad = False
+    groups = parameter_groups(model, 1e-3, {"1.": 10.0})
+    assert sorted((g["lr"], len(g["params"])) for g in groups) == [(1e-3, 1), (1e-2, 2)]
+    assert all(p is not model[0].bias for g in groups for p in g["params"])
+
+
+def test_lr_scale_reaches_the_optimizer():
+    model, x, y = tiny_problem()
+    frozen_first = copy.deepcopy(model)
+    history = fit_classifier(model, (x, y), None, TrainConfig(epochs=1, lr=0.01, optimizer="sgd", schedule="cosine"),
+                             lr_scale={"bias": 0.0})
+    assert len(history) == 1
+    assert torch.equal(model.bias, frozen_first.bias) and not torch.equal(model.weight, frozen_first.weight)
+
+
+def test_cosine_warmup_rises_linearly_then_decays():
+    factor = _lr_factor(TrainConfig(schedule="cosine", warmup=0.1), total_steps=100)
+    assert factor(0) == pytest.approx(0.1, rel=0.01) and factor(4) == pytest.approx(0.5, rel=0.01)
+    assert factor(9) == pytest.approx(1.0, abs=0.03)  # warm-up done, cosine barely started
+    assert factor(50) == pytest.approx(0.5) and factor(100) == pytest.approx(0.0)
+    plain = _lr_factor(TrainConfig(schedule="cosine"), total_steps=100)
+    assert plain(0) == 1.0  # no warm-up by default: the frozen-head recipe is unchanged

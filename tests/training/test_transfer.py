@@ -192,7 +192,9 @@ def test_finetuning_trains_saves_and_reloads_the_last_block(name, split, held_ou
     settings = FINETUNE[name]
     classifier, folder = fit_and_save(settings, split, tmp_path / "finetuned")
     assert not classifier.uses_embeddings
-    assert len(classifier.history_) == settings["epochs"]
+    stages = [row["stage"] for row in classifier.history_]  # the head on frozen embeddings first, then the blocks
+    assert stages == ["probe"] * (len(stages) - settings["epochs"]) + ["finetune"] * settings["epochs"]
+    assert stages[0] == "probe" and [row["epoch"] for row in classifier.history_] == list(range(1, len(stages) + 1))
 
     network = classifier.network
     trainable = [n for n, p in network.named_parameters() if p.requires_grad]
@@ -218,6 +220,20 @@ def test_finetuning_trains_saves_and_reloads_the_last_block(name, split, held_ou
     loaded = LogoClassifier.load(folder, runtime="torch")
     assert loaded.finetune_blocks == 1
     np.testing.assert_array_equal(loaded.predict_proba(paths, boxes), classifier.predict_proba(paths, boxes))
+
+
+@needs_dinov2
+def test_fine_tuning_starts_from_the_probed_head(split, held_out, tmp_path):
+    """LP-FT: the blocks fine-tune under a head already fitted on the frozen embeddings, so with a
+    vanishing fine-tuning rate the model predicts like the frozen-backbone classifier (from a
+    random head it would be at chance)."""
+    settings = dict(model="dinov2-s14", image_size=56, seed=0, cache_dir=tmp_path / "cache")
+    frozen = LogoClassifier(**settings).fit(split.train, split.val)
+    tuned = LogoClassifier(**settings, finetune_blocks=1, epochs=1, lr=1e-12).fit(split.train, split.val)
+    paths, boxes, brands = held_out
+    before, after = frozen.predict_proba(paths, boxes), tuned.predict_proba(paths, boxes)
+    assert (after.argmax(1) == before.argmax(1)).mean() >= 0.95
+    assert np.mean(np.array(frozen.brands_)[after.argmax(1)] == np.array(brands)) > 2 / len(frozen.brands_)
 
 
 # ------------------------------------------------------------------ calibration

@@ -103,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--margin", type=float, help="context around each box, fraction of its size")
     train.add_argument("--square", action=argparse.BooleanOptionalAction, help="pad crops to square instead of squashing")
     train.add_argument("--head", default="linear", choices=("linear", "mlp"), help="head on a pretrained backbone")
-    train.add_argument("--finetune-blocks", type=int, default=0, help="train the backbone's last N blocks too (default: 0, frozen)")
+    train.add_argument("--finetune-blocks", type=int, default=0,
+                       help="after the head, train the backbone's last N blocks with it (default: 0, frozen); the training "
+                            "options then set this stage (default: 8 epochs, lr 2e-5, batch 32, weight decay 0.05, no early stopping)")
     train.add_argument("--augment-views", type=int, default=0, help="augmented copies of each crop for a frozen backbone's head")
     train.add_argument("--tta", action="store_true", help="multi-scale test-time augmentation")
     train.add_argument("--no-calibrate", action="store_true", help="skip temperature scaling on the validation crops")

@@ -29,7 +29,8 @@ def save_figure(figure, path: str | Path) -> Path:
 
 def plot_history(history: Sequence[dict], path: str | Path, title: str = "Training history") -> Path:
     """Loss (top) and accuracy (bottom) per epoch, training and validation, like Keras' plot.
-    A history without accuracy (the detector's) shows its loss parts at the bottom instead."""
+    A history without accuracy (the detector's) shows its loss parts at the bottom instead; a
+    fine-tuning run's rows (``stage``) get a line where fine-tuning starts."""
     plt = pyplot()
     epochs = [row["epoch"] for row in history]
     figure, (loss_axis, accuracy_axis) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
@@ -47,11 +48,14 @@ def plot_history(history: Sequence[dict], path: str | Path, title: str = "Traini
         accuracy_axis.set_xlabel("epoch")
         loss_axis.set_title(title)
         return save_figure(figure, path)
+    tuned = [row["epoch"] for row in history if row.get("stage") == "finetune"]
     for axis, key, label in ((loss_axis, "loss", "loss"), (accuracy_axis, "accuracy", "accuracy")):
         axis.plot(epochs, [row[key] for row in history], "o-", markersize=2.5, label="training")
         val = [row.get(f"val_{key}") for row in history]
         if any(v is not None for v in val):
             axis.plot(epochs, [np.nan if v is None else v for v in val], "o-", markersize=2.5, label="validation")
+        if tuned:  # the head first, on frozen embeddings; then the last blocks with it
+            axis.axvline(tuned[0] - 0.5, color="grey", linestyle="--", linewidth=1, label="fine-tuning starts")
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
         axis.legend(loc="best")

@@ -37,6 +37,7 @@ class TrainConfig:
     label_smoothing: float = 0.0  # 0.1 softens targets; 0 is plain categorical cross-entropy
     patience: int = 0  # stop after this many epochs without a better val_loss (0: never); best weights kept
     seed: int = 0  # shuffling and dropout
+    warmup: float = 0.0  # cosine only: share of the steps over which the lr rises linearly from 0
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -53,9 +54,22 @@ class TrainConfig:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.patience < 0:
             raise ValueError(f"patience must be >= 0, got {self.patience}")
+        if not 0.0 <= self.warmup < 1.0:
+            raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+def parameter_groups(model: nn.Module, lr: float, lr_scale: dict[str, float] | None = None) -> list[dict]:
+    """The trainable parameters of ``model`` as optimizer groups: a parameter whose name starts
+    with a key of ``lr_scale`` learns at ``lr`` times its value, the rest at ``lr``."""
+    groups: dict[float, list[nn.Parameter]] = {}
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            scale = next((value for prefix, value in (lr_scale or {}).items() if name.startswith(prefix)), 1.0)
+            groups.setdefault(scale, []).append(parameter)
+    return [{"params": params, "lr": lr * scale} for scale, params in groups.items()]
 
 
 def make_optimizer(parameters, config: TrainConfig) -> torch.optim.Optimizer:
@@ -85,6 +99,7 @@ def fit_classifier(
     val: tuple[torch.Tensor, torch.Tensor] | None,
     config: TrainConfig,
     progress: bool = False,
+    lr_scale: dict[str, float] | None = None,
 ) -> list[dict]:
     """Train ``model`` (logits out); returns one history row per epoch.
 
@@ -92,6 +107,8 @@ def fit_classifier(
     ``(x, y)`` for a permutation of the samples (how augmented crops are fed). Rows hold
     ``epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds`` (validation values ``None``
     without ``val``). With ``patience``, training stops early and the best weights are restored.
+    ``lr_scale`` sets other learning rates for parts of the model (see :func:`parameter_groups`);
+    the row's ``lr`` is that of the first group.
     """
     if isinstance(train[0], torch.Tensor):
         n_samples, batches = len(train[0]), tensor_batches(train[0], train[1], config.batch_size)
@@ -101,8 +118,7 @@ def fit_classifier(
         raise ValueError("no training samples")
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)  # dropout masks
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = make_optimizer(parameters, config)
+    optimizer = make_optimizer(parameter_groups(model, config.lr, lr_scale), config)
     total_steps = config.epochs * -(-n_samples // config.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config, total_steps))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
@@ -151,7 +167,9 @@ def fit_classifier(
 
 def _lr_factor(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
     if config.schedule == "cosine":
-        return lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
+        warmup = config.warmup * total_steps
+        return lambda step: min(1.0, (step + 1) / warmup if warmup else 1.0) * \
+            0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
     return lambda step: 1.0 / (1.0 + config.decay * step)
 
 
