@@ -31,12 +31,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from fewshot_flickr27 import N_NEW, shots_of
+from fewshot_flickr27 import leave_brands_out, shots_of
 from results import command_line, flickr27_or_exit, markdown_table, write_section
 
-from logolens.data.dataset import LogoDataset
 from logolens.data.formats import load_dataset
-from logolens.data.splits import split_dataset
 from logolens.detections import box_iou
 from logolens.detector import LogoDetector
 from logolens.evaluation.detection import detection_report
@@ -88,11 +86,7 @@ def main() -> None:
         results.setdefault(key, []).append(float(value))
 
     for seed in args.seeds:
-        rng = np.random.default_rng(seed)
-        new = sorted(rng.choice(dataset.brands, N_NEW, replace=False).tolist())  # the partition of fewshot_flickr27.py
-        trained = [b for b in dataset.brands if b not in new]
-        outer = split_dataset(dataset, 0.2, 0.0, seed)
-        known_only = LogoDataset(tuple(r for r in outer.train if r.brands and set(r.brands) <= set(trained)), tuple(trained), "FL27 20 brands")
+        rng, new, trained, outer, known_only = leave_brands_out(dataset, seed)  # the partition of fewshot_flickr27.py
         model = Path(args.out) / f"seed{seed}"
         if args.reuse_models and (model / "gallery.npz").is_file():  # trained and given its references by an earlier run
             threshold = LogoDetector.load(model).threshold_

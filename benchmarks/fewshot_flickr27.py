@@ -51,6 +51,19 @@ from logolens.training.run import train_and_report
 N_NEW = 7
 
 
+def leave_brands_out(dataset, seed: int):
+    """A partition: ``(rng, new brands, trained brands, image-level 80/20 split, the training images
+    showing trained brands only)``; ``rng`` (seeded by ``seed``, having drawn the new brands) is
+    for drawing their examples. Shared with ``fewshot_detect_flickr27.py``, so both benchmarks
+    hold out the same brands."""
+    rng = np.random.default_rng(seed)
+    new = sorted(rng.choice(dataset.brands, N_NEW, replace=False).tolist())
+    trained = [b for b in dataset.brands if b not in new]
+    outer = split_dataset(dataset, 0.2, 0.0, seed)
+    known_only = LogoDataset(tuple(r for r in outer.train if r.brands and set(r.brands) <= set(trained)), tuple(trained), "FL27 20 brands")
+    return rng, new, trained, outer, known_only
+
+
 def shots_of(records, brand: str, k: int, rng: np.random.Generator) -> list[tuple[Path, tuple]]:
     """k crops of ``brand`` from k different images."""
     showing = [r for r in records if brand in r.brands]
@@ -78,11 +91,7 @@ def main() -> None:
         results.setdefault(key, []).append(float(value))
 
     for seed in args.seeds:
-        rng = np.random.default_rng(seed)
-        new = sorted(rng.choice(dataset.brands, N_NEW, replace=False).tolist())
-        trained = [b for b in dataset.brands if b not in new]
-        outer = split_dataset(dataset, 0.2, 0.0, seed)
-        known_only = LogoDataset(tuple(r for r in outer.train if r.brands and set(r.brands) <= set(trained)), tuple(trained), "FL27 20 brands")
+        rng, new, trained, outer, known_only = leave_brands_out(dataset, seed)
         model = Path(args.out) / f"seed{seed}"
         shutil.rmtree(model, ignore_errors=True)
         started = time.perf_counter()
