@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from fewshot_flickr27 import leave_brands_out, shots_of
 from results import command_line, flickr27_or_exit, markdown_table, write_section
+from tqdm import tqdm
 
 from logolens.data.formats import load_dataset
 from logolens.detections import box_iou
@@ -103,7 +104,7 @@ def main() -> None:
         new_images = [r for r, is_new in zip(test, shows_new) if is_new]
 
         before = LogoDetector.load(model)
-        said = answers([before.detect(r.path, min_score=0.0) for r in new_images], threshold)
+        said = answers([before.detect(r.path, min_score=0.0) for r in tqdm(new_images, desc=f"partition {seed}, before enrolment")], threshold)
         record("before enrolment: new brands' images answered with a trained brand", np.mean(np.isin(said, trained)))
 
         enrolled = Path(tempfile.mkdtemp()) / "model"
@@ -114,7 +115,7 @@ def main() -> None:
         for passes in args.passes:
             detector = LogoDetector.load(enrolled)
             detector.refine_passes = passes
-            predictions = [detector.detect(r.path, min_score=0.0) for r in test]
+            predictions = [detector.detect(r.path, min_score=0.0) for r in tqdm(test, desc=f"partition {seed}, {passes} refiner pass(es)")]
             report = detection_report(test, predictions, dataset.brands, threshold)
             per_brand = report["per_brand"]
             said = answers(predictions, threshold)

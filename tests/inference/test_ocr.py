@@ -36,3 +36,14 @@ def test_reads_a_rendered_wordmark():
     ImageDraw.Draw(image).text((20, 25), "KRODOR", fill=(200, 20, 40), font=builtin_font(64))
     texts = read_texts(image)
     assert name_matches(texts, ["Tira", "Krodor", "Muplitol"]).tolist() == [False, True, False], texts
+
+
+@pytest.mark.skipif(not ocr_available(), reason="rapidocr is not installed (pip install 'logolens[ocr]')")
+@pytest.mark.parametrize("size, font", [((70, 22), 12), ((4000, 1300), 700)], ids=["tiny crop", "huge photo"])
+def test_reads_wordmarks_far_from_the_reading_size(size, font):
+    """Crops are scaled to READ_SIDE on their longer side before reading: a 12-px wordmark is
+    enlarged enough to read, a 700-px one is not cut into pieces or slowed down."""
+    image = Image.new("RGB", size, (255, 255, 255))
+    ImageDraw.Draw(image).text((size[0] // 18, size[1] // 5), "KRODOR", fill=(200, 20, 40), font=builtin_font(font))
+    texts = read_texts(image)
+    assert name_matches(texts, ["Tira", "Krodor", "Muplitol"]).tolist() == [False, True, False], texts
