@@ -45,6 +45,12 @@ At 512 px reading takes about 0.15 s and finds more brand names on FlickrLogos-2
 (``benchmarks/ocr_flickr27.py``). The 0/180-degree text-direction classifier is skipped as well:
 upside-down wordmarks are rare, and it cost a sixth of the time without making the answers better."""
 
+CONTEXT = 0.3
+"""The box is read with this much of its size added on every side: a brand's name often sits
+beside its symbol, outside the symbol's box. On the 800 training-side crops of FlickrLogos-27
+(seed 0's split) 30 % context found the crop's own brand name in 392 crops against 336 with 10 %,
+and one other brand's name (none with 10 %); 60 % found fewer and more wrong ones."""
+
 
 def ocr_available() -> bool:
     return importlib.util.find_spec("rapidocr") is not None
@@ -106,8 +112,8 @@ def fuse_text(probabilities: np.ndarray, matches: np.ndarray) -> np.ndarray:
 
 
 def brand_names_in(image: Image.Image, box, brands: Sequence[str]) -> np.ndarray:
-    """Which of ``brands`` the text in ``box`` of ``image`` (10 % context; ``None``: all of it) spells."""
-    return name_matches(read_texts(crop_image(image, box, margin=0.1)), brands)
+    """Which of ``brands`` the text in ``box`` of ``image`` (with :data:`CONTEXT`; ``None``: all of it) spells."""
+    return name_matches(read_texts(crop_image(image, box, margin=CONTEXT)), brands)
 
 
 def check_ocr() -> None:
