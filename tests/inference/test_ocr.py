@@ -7,7 +7,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from logolens.data.brand_marks import builtin_font
-from logolens.inference.ocr import TEXT_RELIABILITY, fuse_text, name_matches, normalise, ocr_available, read_texts
+from logolens.inference import ocr
+from logolens.inference.ocr import TEXT_RELIABILITY, brand_names_in, fuse_text, name_matches, normalise, ocr_available, read_texts
 
 
 def test_name_matching_rules():
@@ -42,8 +43,22 @@ def test_reads_a_rendered_wordmark():
 @pytest.mark.parametrize("size, font", [((70, 22), 12), ((4000, 1300), 700)], ids=["tiny crop", "huge photo"])
 def test_reads_wordmarks_far_from_the_reading_size(size, font):
     """Crops are scaled to READ_SIDE on their longer side before reading: a 12-px wordmark is
-    enlarged enough to read, a 700-px one is not cut into pieces or slowed down."""
+    enlarged enough to read, a 700-px one shrunk and still read."""
     image = Image.new("RGB", size, (255, 255, 255))
     ImageDraw.Draw(image).text((size[0] // 18, size[1] // 5), "KRODOR", fill=(200, 20, 40), font=builtin_font(font))
     texts = read_texts(image)
     assert name_matches(texts, ["Tira", "Krodor", "Muplitol"]).tolist() == [False, True, False], texts
+
+
+@pytest.mark.skipif(not ocr_available(), reason="rapidocr is not installed (pip install 'logolens[ocr]')")
+def test_a_name_beside_the_symbol_is_read_with_the_boxs_context(monkeypatch):
+    """The box holds only the symbol; its name sits just below, inside CONTEXT but outside the
+    10 % context used before, which missed it."""
+    image = Image.new("RGB", (500, 220), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((150, 20, 350, 120), fill=(200, 20, 40))
+    draw.text((170, 124), "KRODOR", fill=(20, 20, 20), font=builtin_font(28))  # letters at y 133-152
+    symbol = (150, 20, 350, 120)
+    assert brand_names_in(image, symbol, ["Tira", "Krodor"]).tolist() == [False, True]
+    monkeypatch.setattr(ocr, "CONTEXT", 0.1)
+    assert not brand_names_in(image, symbol, ["Tira", "Krodor"]).any()
