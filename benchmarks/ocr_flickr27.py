@@ -36,16 +36,12 @@ from logolens.classifier import LogoClassifier
 from logolens.data.formats import load_dataset
 from logolens.data.images import load_image
 from logolens.data.splits import split_dataset
+from logolens.evaluation.metrics import top_k_accuracy
 from logolens.inference.ocr import brand_names_in, check_ocr, fuse_text
 from logolens.training.run import train_and_report
 
 MODELS = {"dinov2-s14 (frozen backbone)": ("--transfer-dir", "dinov2-s14-seed{seed}"),
           "dinov2-s14 LP-FT, 2 blocks": ("--finetune-dir", "blocks2-seed{seed}")}
-
-
-def top_k(probabilities: np.ndarray, names: list[str], truth: np.ndarray, k: int) -> float:
-    best = np.array(names)[np.argsort(-probabilities, axis=1, kind="stable")[:, :k]]
-    return float(np.mean((best == truth[:, None]).any(axis=1)))
 
 
 def main() -> None:
@@ -90,9 +86,10 @@ def main() -> None:
             right_alone = np.array(names)[alone.argmax(axis=1)] == truth
             right_fused = np.array(names)[fused.argmax(axis=1)] == truth
             named = read.any(axis=1)
-            named_right = read[np.arange(len(truth)), [names.index(b) for b in truth]]
-            scores.setdefault(name, []).append((right_alone.mean(), right_fused.mean(), top_k(alone, names, truth, 5),
-                                                top_k(fused, names, truth, 5)))
+            truth_ids = np.array([names.index(brand) for brand in truth])
+            scores.setdefault(name, []).append((right_alone.mean(), right_fused.mean(), top_k_accuracy(truth_ids, alone, 5),
+                                                top_k_accuracy(truth_ids, fused, 5)))
+            named_right = read[np.arange(len(truth)), truth_ids]
             scored_seeds.setdefault(name, []).append(seed)
             rows.append([name, str(seed), *(f"{v:.3f}" for v in scores[name][-1]), str(int(np.sum(~right_alone & right_fused))),
                          str(int(np.sum(right_alone & ~right_fused))), f"{named.mean():.3f}",

@@ -50,24 +50,30 @@ def write_section(name: str, body: str) -> None:
     RESULTS.write_text(text, encoding="utf-8")
 
 
+def throughput(run, size: int, batch: int, seconds: float = 8.0) -> float:
+    """Crops/s of ``run`` (a callable on a ``(batch, 3, size, size)`` tensor) over ``seconds``, after a warm-up."""
+    import time
+
+    import torch
+
+    x = torch.randn(batch, 3, size, size)
+    run(x)  # warm-up
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        run(x)
+        done += batch
+    return done / (time.perf_counter() - started)
+
+
 def machine_speed(seconds: float = 5.0) -> float:
     """DINOv2 ViT-S/14 crops/s on this machine now (eager PyTorch, batch 32 at 224 px, 2 threads).
 
     Printed beside timings so that a run on a busy or slower day can be told apart from a slower
     logolens: wall-clock targets (enrolment under 2 s) move with it."""
-    import time
-
     import torch
 
+    from logolens.inference.onnx_runtime import TorchRunner
     from logolens.models.registry import create_model
 
     torch.set_num_threads(2)
-    network, batch = create_model("dinov2-s14").eval(), torch.randn(32, 3, 224, 224)
-    crops, started = 0, None
-    with torch.no_grad():
-        network(batch[:4])  # warm-up
-        started = time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            network(batch)
-            crops += len(batch)
-    return crops / (time.perf_counter() - started)
+    return throughput(TorchRunner(create_model("dinov2-s14")), 224, 32, seconds)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from results import FIGURES, command_line, flickr27_or_exit, markdown_table, write_section
+from results import FIGURES, command_line, flickr27_or_exit, markdown_table, throughput, write_section
 
 from logolens.classifier import LogoClassifier
 from logolens.data.formats import load_dataset
@@ -36,16 +36,6 @@ CONFIGS = {
     "efficientnet-lite0": dict(model="efficientnet-lite0"),
     "efficientnet-lite2": dict(model="efficientnet-lite2"),
 }
-
-
-def throughput(run, size: int, batch: int, seconds: float = 8.0) -> float:
-    x = torch.randn(batch, 3, size, size)
-    run(x)  # warm-up
-    done, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        run(x)
-        done += batch
-    return done / (time.perf_counter() - started)
 
 
 def main() -> None:
