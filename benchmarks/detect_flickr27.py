@@ -9,9 +9,9 @@ counted on 40 generated logo-free backgrounds the calibration never saw (another
 
 The speed table reruns the seed-0 model on the test images with fewer refined and re-scored boxes,
 end to end (decode, letterbox, backbone, head, crops, calibration, NMS) on 2 threads, in PyTorch
-and with the int8 onnxruntime exports.
+(float32, and bfloat16 where the CPU has it natively) and with the int8 onnxruntime exports.
 
-    python benchmarks/detect_flickr27.py [--data PATH] [--seeds 0 1 2] [--image-size 448]
+    python benchmarks/detect_flickr27.py [--data PATH] [--seeds 0 1 2] [--image-size 448] [--reuse-models]
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ from logolens.data.splits import split_dataset
 from logolens.data.synthetic import render_background
 from logolens.detector import LogoDetector
 from logolens.evaluation.detection import detection_report, write_detection_report
+from logolens.models import precision
 
-SPEED_SETTINGS = {  # (boxes refined, refiner passes, boxes re-scored) per image
-    "torch": ((0, 1, 0), (5, 1, 5), (5, 2, 5)),
-    "onnx": ((0, 1, 0), (1, 1, 1), (5, 1, 5)),
+SPEED_SETTINGS = {  # (runtime, precision): (boxes refined, refiner passes, boxes re-scored) per image
+    ("torch", "float32"): ((0, 1, 0), (5, 1, 5), (5, 2, 5)),
+    ("torch", "bfloat16"): ((0, 1, 0), (1, 1, 1), (5, 1, 5), (5, 2, 5)),
+    ("onnx", "float32"): ((0, 1, 0), (1, 1, 1), (5, 1, 5)),
 }
 
 
@@ -58,6 +60,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--out", default="runs/benchmarks/detect")
     parser.add_argument("--cache-dir", help="embedding cache (default: the user cache)")
+    parser.add_argument("--reuse-models", action="store_true",
+                        help="score the detectors an earlier run left in --out instead of training them again")
     args = parser.parse_args()
     torch.set_num_threads(2)
     dataset = load_dataset(flickr27_or_exit(args.data), format="flickr27")
@@ -66,11 +70,14 @@ def main() -> None:
         outer = split_dataset(dataset, 0.2, 0.0, seed)
         inner = split_dataset(outer.train, 0.2, 0.0, seed)
         out = Path(args.out) / f"seed{seed}"
-        started = time.perf_counter()
-        detector = LogoDetector(image_size=args.image_size, epochs=args.epochs, seed=seed, cache_dir=args.cache_dir, progress=True)
-        detector.fit(inner.train, inner.val, checkpoint_dir=out)
-        train_seconds = time.perf_counter() - started
-        detector.save(out)
+        if args.reuse_models and (out / "logolens.json").is_file():
+            detector, train_seconds = LogoDetector.load(out, runtime="torch"), None
+        else:
+            started = time.perf_counter()
+            detector = LogoDetector(image_size=args.image_size, epochs=args.epochs, seed=seed, cache_dir=args.cache_dir, progress=True)
+            detector.fit(inner.train, inner.val, checkpoint_dir=out)
+            train_seconds = time.perf_counter() - started
+            detector.save(out)
         report, per_image = scored(detector, outer.val, detector.threshold_)
         files = write_detection_report(report, out, stem="test")
         alarms = false_alarm_rate(detector)
@@ -78,7 +85,8 @@ def main() -> None:
         values = [report["map50"], report["map"], level["accuracy"], level["precision"], level["recall"], alarms,
                   report["size_recall"]["small"]["recall_any"] or 0.0]
         results.append(values)
-        rows.append([str(seed), *(f"{v:.3f}" for v in values), f"{detector.threshold_:.2f}", f"{train_seconds:.0f}", f"{1 / per_image:.1f}"])
+        rows.append([str(seed), *(f"{v:.3f}" for v in values), f"{detector.threshold_:.2f}",
+                     "reused" if train_seconds is None else f"{train_seconds:.0f}", f"{1 / per_image:.1f}"])
         print(" | ".join(rows[-1]), flush=True)
         if seed == args.seeds[0]:
             FIGURES.mkdir(exist_ok=True)
@@ -87,15 +95,18 @@ def main() -> None:
     speed_rows = []
     first_dir = Path(args.out) / f"seed{args.seeds[0]}"
     first.export_onnx(quantize=True)
-    for runtime, settings in SPEED_SETTINGS.items():
-        loaded = LogoDetector.load(first_dir, runtime=runtime)
-        for refine, passes, rescore in settings:
-            loaded.refine, loaded.refine_passes, loaded.rescore = refine, passes, rescore
-            report, per_image = scored(loaded, first_test, loaded.threshold_)
-            speed_rows.append([runtime if runtime == "torch" else "onnx int8", str(refine), str(passes if refine else 0), str(rescore),
-                               f"{report['map50']:.3f}",
-                               f"{report['image_level']['accuracy']:.3f}", f"{1 / per_image:.2f}"])
-            print(" | ".join(speed_rows[-1]), flush=True)
+    for (runtime, number_format), settings in SPEED_SETTINGS.items():
+        if number_format == "bfloat16" and not precision.cpu_has_fast_bfloat16():
+            continue
+        with precision.forced(number_format):
+            loaded = LogoDetector.load(first_dir, runtime=runtime)
+            for refine, passes, rescore in settings:
+                loaded.refine, loaded.refine_passes, loaded.rescore = refine, passes, rescore
+                report, per_image = scored(loaded, first_test, loaded.threshold_)
+                label = f"torch {number_format}" if runtime == "torch" else "onnx int8"
+                speed_rows.append([label, str(refine), str(passes if refine else 0), str(rescore), f"{report['map50']:.3f}",
+                                   f"{report['image_level']['accuracy']:.3f}", f"{1 / per_image:.2f}"])
+                print(" | ".join(speed_rows[-1]), flush=True)
     mean, std = np.mean(results, axis=0), np.std(results, axis=0)
     header = ["seed", "mAP@0.5", "mAP@[.5:.95]", "image accuracy", "image precision", "image recall",
               "false alarms (generated backgrounds)", "small-logo recall", "threshold", "training s", "images/s"]
@@ -111,6 +122,7 @@ def main() -> None:
 
 Image-level 80/20 splits as above (seeds {', '.join(map(str, args.seeds))}); the detector trains on 80 % of the
 training side and calibrates on the other 20 %; scores are on the {len(first_test)} held-out test images.
+Backbone inference in {precision.chosen_precision()} (the default on this CPU, see the speed table for the others).
 Canvas {args.image_size} px; dense head on the frozen DINOv2 ViT-S/14 patch grid (tokens of blocks 10 and 12), the best 5
 candidates re-drawn by the box refiner (a second dense head on a 224-px crop around each, one pass) and re-scored by
 the DINOv2 crop classifier, logistic calibration, class-aware NMS. mAP with pycocotools (all detections); image-level numbers at the

@@ -45,6 +45,7 @@ from logolens.data.splits import split_dataset
 from logolens.gallery.enrol import embed_crops, load_embedder
 from logolens.gallery.folder import enrol_brand, open_gallery
 from logolens.inference.ocr import ocr_available
+from logolens.models import precision
 from logolens.recognition import combine, read_names
 from logolens.training.run import train_and_report
 
@@ -161,6 +162,8 @@ def main() -> None:
 
     cli_seconds = time_cli_enrolment(Path(args.out) / f"seed{args.seeds[0]}", dataset, args.seeds[0])
     speed = machine_speed()
+    used = precision.chosen_precision()
+    speed_used = speed if used == "float32" else machine_speed(number_format=used)
     rows = [[key, f"{np.mean(values):.3f}", f"{np.std(values):.3f}" if len(values) > 1 else "", target(key)] for key, values in results.items()]
     rows.append(["enrolment of 5 images, enrol_brand (s)", f"{np.mean(enrol_seconds):.2f}", f"{np.std(enrol_seconds):.2f}", "< 2 s"])
     rows.append(["enrolment of 5 images, whole `logolens brands add` process (s)", f"{cli_seconds:.2f}", "", ""])
@@ -175,9 +178,10 @@ FlickrLogos-27, {len(args.seeds)} partitions (seeds {', '.join(map(str, args.see
 training images, every crop of the held-out 20 % images recognised among all 27 brands. Each brand
 is enrolled in 1 + {references.views} views; queries are the mean of as many views. Open set at k = 5, each new brand
 in turn removed from the gallery. "with --ocr": the text of each crop also read and fused as `logolens classify --ocr`
-does (a name read takes 0.9 of the probability and accepts the crop). Times depend on the machine's speed of the
-day: during this run DINOv2 embedded {speed:.1f} crops/s (eager PyTorch, batch 32, 2 threads; 17.7 when the
-pretrained-backbone section was measured).
+does (a name read takes 0.9 of the probability and accepts the crop). Backbone inference in {used} (the default
+on this CPU). Times depend on the machine's speed of the day: during this run DINOv2 embedded {speed:.1f} crops/s
+in float32 (eager PyTorch, batch 32, 2 threads; 17.7 when the pretrained-backbone section was measured) and
+{speed_used:.1f} crops/s in {used}.
 
 {table}
 

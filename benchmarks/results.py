@@ -65,15 +65,18 @@ def throughput(run, size: int, batch: int, seconds: float = 8.0) -> float:
     return done / (time.perf_counter() - started)
 
 
-def machine_speed(seconds: float = 5.0) -> float:
-    """DINOv2 ViT-S/14 crops/s on this machine now (eager PyTorch, batch 32 at 224 px, 2 threads).
+def machine_speed(seconds: float = 5.0, number_format: str = "float32") -> float:
+    """DINOv2 ViT-S/14 crops/s on this machine now (eager PyTorch, batch 32 at 224 px, 2 threads,
+    in float32 unless told otherwise).
 
     Printed beside timings so that a run on a busy or slower day can be told apart from a slower
     logolens: wall-clock targets (enrolment under 2 s) move with it."""
     import torch
 
     from logolens.inference.onnx_runtime import TorchRunner
+    from logolens.models import precision
     from logolens.models.registry import create_model
 
     torch.set_num_threads(2)
-    return throughput(TorchRunner(create_model("dinov2-s14")), 224, 32, seconds)
+    with precision.forced(number_format):
+        return throughput(TorchRunner(create_model("dinov2-s14")), 224, 32, seconds)

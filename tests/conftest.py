@@ -20,6 +20,10 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 if "torch" in sys.modules:  # imported earlier by a plugin: set it directly
     sys.modules["torch"].set_num_threads(1)
+# Backbone inference in float32 whatever the CPU (bfloat16 where it is native, by default), so
+# numbers compared across runtimes or with references do not depend on the machine CI gets;
+# tests/models/test_precision.py forces each precision itself.
+os.environ["LOGOLENS_PRECISION"] = "float32"
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_embedding_cache(tmp_path_factory):

@@ -47,10 +47,11 @@ from logolens.gallery.folder import open_gallery
 from logolens.gallery.store import UNKNOWN
 from logolens.inference.embeddings import EmbeddingCache, default_cache_dir, embed_samples
 from logolens.inference.letterbox import Placement, letterbox, placement_for
+from logolens.inference.onnx_runtime import ONNX_FILE, RUNTIMES, OnnxRunner, choose_runtime, export_onnx, quantize_onnx
+from logolens.models import precision
 from logolens.models.backbones import DINOV2_BLOCKS, backbone_id, dinov2_feature_id
 from logolens.models.detector import STORED_BLOCKS_DEFAULT, decode_peaks
 from logolens.models.registry import create_model, get_entry
-from logolens.inference.onnx_runtime import ONNX_FILE, OnnxRunner, export_onnx, quantize_onnx
 from logolens.models.storage import MANIFEST, load_model, read_manifest, save_model, update_manifest, weights_path
 from logolens.progress import track
 from logolens.recognition import active_gallery, combine
@@ -428,10 +429,10 @@ class LogoDetector:
     @classmethod
     def load(cls, directory: str | Path, runtime: str = "auto") -> LogoDetector:
         """Load a detector folder. ``runtime``: ``torch``, ``onnx`` (needs ``model.onnx``), or
-        ``auto`` (onnxruntime when the folder has an up-to-date export), for the detector and its
-        crop classifier alike."""
-        if runtime not in ("auto", "torch", "onnx"):
-            raise ValueError(f"unknown runtime {runtime!r}; choose from: auto, torch, onnx")
+        ``auto`` (the faster of the two, see :func:`~logolens.inference.onnx_runtime.choose_runtime`),
+        for the detector and its crop classifier alike."""
+        if runtime not in RUNTIMES:  # before reading anything
+            raise ValueError(f"unknown runtime {runtime!r}; choose from: {', '.join(RUNTIMES)}")
         directory = Path(directory)
         manifest = read_manifest(directory)
         if manifest.get("task") != "detect":
@@ -469,7 +470,7 @@ def _export_network(network: torch.nn.Module, size: int, directory: Path, quanti
     (max difference <= ``rtol`` x the largest magnitude, per output), recorded in the manifest."""
     path = export_onnx(network, size, directory / ONNX_FILE, output_names=("heat", "ltrb", "logits"))
     x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
+    with torch.no_grad(), precision.forced("float32"):  # the graph is float32: compare like with like
         reference = [o.numpy() for o in network(x)]
     for name, got, want in zip(("heat", "ltrb", "logits"), OnnxRunner(path).outputs(x), reference):
         difference = float(np.abs(got - want).max())
@@ -486,9 +487,7 @@ def _load_network(directory: Path, manifest: dict, runtime: str) -> tuple[torch.
     """``(network, None)`` in PyTorch, or ``(None, runner)`` for an up-to-date ONNX export."""
     export = manifest.get("onnx") if isinstance(manifest.get("onnx"), dict) else {}
     current = (directory / ONNX_FILE).is_file() and export.get("weights") == weights_path(directory, manifest).name
-    if runtime == "onnx" and not current:
-        raise ModelError(f"{directory}: no up-to-date {ONNX_FILE}; run 'logolens export --model {directory}'")
-    if current and runtime != "torch":
+    if choose_runtime(runtime, directory, current) == "onnx":
         return None, OnnxRunner(directory / ONNX_FILE)
     return load_model(directory)[0], None
 

@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--model", required=True, help="model folder")
     classify.add_argument("--top-k", type=int, default=5, help="predictions per image (default: 5)")
     classify.add_argument("--runtime", default="auto", choices=("auto", "torch", "onnx"),
-                          help="auto: onnxruntime when the folder has model.onnx (default)")
+                          help="auto (default): PyTorch in bfloat16 on CPUs that have it natively, else "
+                               "onnxruntime when the folder has model.onnx, else PyTorch")
     classify.add_argument("--ocr", action="store_true", help="also read the text in each image and match it to brand names "
                                                                "(needs rapidocr: pip install 'logolens[ocr]')")
     classify.add_argument("images", nargs="+", metavar="IMAGE")

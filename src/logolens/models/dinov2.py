@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from logolens.errors import ModelError
+from logolens.models.precision import inference_context
 from logolens.models.weights import PackagedWeights
 
 DINOV2_S14_WEIGHTS = PackagedWeights(
@@ -163,13 +164,14 @@ class DinoV2(nn.Module):
         trained norm of their own, so they get a layer norm without learned scale.
         """
         check_blocks(blocks, self.config.depth)
-        x = self._tokens_in(x)
         out = []
-        for number, block in enumerate(self.blocks[: blocks[-1]], start=1):
-            x = block(x)
-            if number in blocks:
-                out.append(self.norm(x) if number == self.config.depth else F.layer_norm(x, (self.config.dim,)))
-        return out
+        with inference_context(x.device):  # bfloat16 where the CPU has it, for inference only
+            x = self._tokens_in(x)
+            for number, block in enumerate(self.blocks[: blocks[-1]], start=1):
+                x = block(x)
+                if number in blocks:
+                    out.append(self.norm(x) if number == self.config.depth else F.layer_norm(x, (self.config.dim,)))
+        return [tokens.float() for tokens in out]
 
     def forward_features(self, x: torch.Tensor) -> dict:
         """Normalised tokens of images ``x`` (B, 3, H, W): ``cls`` (B, C), ``patch`` (B, h*w, C), ``grid`` (h, w).
