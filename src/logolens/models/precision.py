@@ -5,7 +5,8 @@ units (Intel Xeon since Sapphire Rapids, AMD Zen 4) multiply bfloat16 several ti
 float32: on the 2-core development machine a batch of 25 crops took 0.46 s instead of 1.55 s,
 and the embeddings kept a cosine similarity of 0.9999 with the float32 ones (see the
 ``precision`` section of benchmarks/RESULTS.md for accuracy on real data). Elsewhere bfloat16 is
-emulated and slower, so it is used only where it pays.
+emulated and slower, so it is used only where it pays. It applies to DINOv2 (the default backbone,
+the detector's and the brand embedding's); the seed CNN and EfficientNet-Lite stay float32.
 
 Only inference switches: with gradients enabled (training, fine-tuning) and while exporting to
 ONNX the backbone always runs in float32, so checkpoints, exports and their checks are unchanged.
