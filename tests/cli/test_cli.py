@@ -152,6 +152,13 @@ def test_classify_top_k_must_be_positive(trained_model_dir, images_here, capsys)
     assert "--top-k must be >= 1" in one_error_line(capsys.readouterr().err)
 
 
+def test_classify_with_a_bad_precision_setting_is_one_error_line(trained_model_dir, images_here, capsys, monkeypatch):
+    monkeypatch.setenv("LOGOLENS_PRECISION", "half")
+    assert main(["classify", "--model", str(trained_model_dir), images_here[0]]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "LOGOLENS_PRECISION='half'" in one_error_line(captured.err)
+
+
 def test_classify_reports_a_bad_image_and_goes_on(trained_model_dir, images_here, capsys, tmp_path):
     corrupt = tmp_path / "corrupt.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")

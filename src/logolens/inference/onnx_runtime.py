@@ -39,8 +39,9 @@ def choose_runtime(runtime: str, directory: Path, onnx_current: bool) -> str:
     if runtime == "onnx" and not onnx_current:
         raise ModelError(f"{directory}: no up-to-date {ONNX_FILE}; run 'logolens export --model {directory}'")
     if runtime == "auto":
+        fast_torch = precision.chosen_precision() == "bfloat16"  # checks LOGOLENS_PRECISION in every case
         installed = importlib.util.find_spec("onnxruntime") is not None
-        return "onnx" if onnx_current and installed and precision.chosen_precision() == "float32" else "torch"
+        return "onnx" if onnx_current and installed and not fast_torch else "torch"
     return runtime
 
 
