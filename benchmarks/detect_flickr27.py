@@ -16,14 +16,13 @@ end to end (decode, letterbox, backbone, head, crops, calibration, NMS) on 2 thr
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from results import FIGURES, command_line, flickr27_or_exit, markdown_table, write_section
+from results import FIGURES, benchmark_parser, command_line, flickr27_or_exit, markdown_table, write_section
 
 from logolens.data.formats import load_dataset
 from logolens.data.splits import split_dataset
@@ -53,9 +52,7 @@ def scored(detector: LogoDetector, test, threshold: float) -> tuple[dict, float]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="FlickrLogos-27 folder (default: ../shared/datasets/flickr_logos_27)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--image-size", type=int, default=448)
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--out", default="runs/benchmarks/detect")

@@ -23,7 +23,6 @@ Reported per setting (refiner passes), mean over partitions:
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from fewshot_flickr27 import leave_brands_out, shots_of
-from results import command_line, flickr27_or_exit, markdown_table, write_section
+from results import benchmark_parser, command_line, flickr27_or_exit, markdown_table, write_section
 from tqdm import tqdm
 
 from logolens.data.formats import load_dataset
@@ -70,9 +69,7 @@ def answers(predictions, threshold: float) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="FlickrLogos-27 folder (default: ../shared/datasets/flickr_logos_27)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--passes", type=int, nargs="+", default=[1, 2], help="refiner passes to compare (default: 1 2)")
     parser.add_argument("--out", default="runs/benchmarks/fewshot-detect")
     parser.add_argument("--cache-dir", help="embedding cache (default: the user cache)")

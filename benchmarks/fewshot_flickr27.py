@@ -21,7 +21,6 @@ with the text of each crop read and matched to brand names (``--ocr``), to show 
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import sys
@@ -35,7 +34,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from results import FIGURES, command_line, flickr27_or_exit, machine_speed, markdown_table, write_section
+from results import FIGURES, benchmark_parser, command_line, flickr27_or_exit, machine_speed, markdown_table, write_section
 
 from logolens.classifier import LogoClassifier
 from logolens.data.dataset import LogoDataset
@@ -73,9 +72,7 @@ def shots_of(records, brand: str, k: int, rng: np.random.Generator) -> list[tupl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="FlickrLogos-27 folder (default: ../shared/datasets/flickr_logos_27)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--shots", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--out", default="runs/benchmarks/fewshot")
     parser.add_argument("--cache-dir", help="embedding cache (default: the user cache)")

@@ -13,13 +13,12 @@ too, since that is what ``logolens classify`` runs.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from results import command_line, flickr27_or_exit, markdown_table, write_section
+from results import benchmark_parser, command_line, flickr27_or_exit, markdown_table, write_section
 
 from logolens.classifier import FINETUNE_RECIPE, LogoClassifier
 from logolens.data.formats import load_dataset
@@ -28,9 +27,7 @@ from logolens.training.run import train_and_report
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="FlickrLogos-27 folder (default: ../shared/datasets/flickr_logos_27)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--blocks", type=int, default=2, help="last blocks fine-tuned (default: 2)")
     parser.add_argument("--epochs", type=int, help=f"fine-tuning epochs (default: the recipe's {FINETUNE_RECIPE['epochs']})")
     parser.add_argument("--out", default="runs/benchmarks/finetune")

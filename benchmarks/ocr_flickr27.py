@@ -19,7 +19,6 @@ reading time per crop.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from results import FIGURES, command_line, flickr27_or_exit, markdown_table, write_section
+from results import FIGURES, benchmark_parser, command_line, flickr27_or_exit, markdown_table, saved_classifiers, write_section
 from tqdm import tqdm
 
 from logolens.classifier import LogoClassifier
@@ -38,23 +37,13 @@ from logolens.data.images import load_image
 from logolens.data.splits import split_dataset
 from logolens.evaluation.metrics import top_k_accuracy
 from logolens.inference.ocr import brand_names_in, check_ocr, fuse_text
-from logolens.training.run import train_and_report
-
-MODELS = {"dinov2-s14 (frozen backbone)": ("--transfer-dir", "dinov2-s14-seed{seed}"),
-          "dinov2-s14 LP-FT, 2 blocks": ("--finetune-dir", "blocks2-seed{seed}")}
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="FlickrLogos-27 folder (default: ../shared/datasets/flickr_logos_27)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--transfer-dir", default="runs/benchmarks/transfer", help="models of transfer_flickr27.py")
-    parser.add_argument("--finetune-dir", default="runs/benchmarks/finetune", help="models of finetune_flickr27.py")
+    parser = benchmark_parser(__doc__, model_dirs=True)
     args = parser.parse_args()
     check_ocr()
     torch.set_num_threads(2)
     dataset = load_dataset(flickr27_or_exit(args.data), format="flickr27")
-    folders = {"--transfer-dir": Path(args.transfer_dir), "--finetune-dir": Path(args.finetune_dir)}
     scores: dict[str, list[tuple[float, ...]]] = {}
     scored_seeds: dict[str, list[int]] = {}
     rows, reading = [], []
@@ -65,13 +54,7 @@ def main() -> None:
         images = {path: load_image(path) for path in {path for path, _, _ in tests}}
         crops, boxes = [images[path] for path, _, _ in tests], [box for _, box, _ in tests]
         read = None
-        for name, (option, pattern) in MODELS.items():
-            folder = folders[option] / pattern.format(seed=seed)
-            if not (folder / "logolens.json").is_file():
-                if option != "--transfer-dir":
-                    print(f"{name}, seed {seed}: no model in {folder}; left out", flush=True)
-                    continue
-                train_and_report(dataset, folder, LogoClassifier("dinov2-s14", seed=seed, progress=True), val_fraction=0.2, gallery=False)
+        for name, folder in saved_classifiers(dataset, seed, args).items():
             classifier = LogoClassifier.load(folder, runtime="torch")
             names = list(classifier.brands_)
             alone = classifier.predict_proba(crops, boxes)

@@ -20,7 +20,6 @@ model is left out.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from fewshot_flickr27 import leave_brands_out, shots_of
-from results import command_line, flickr27_or_exit, markdown_table, throughput, write_section
+from results import benchmark_parser, command_line, flickr27_or_exit, markdown_table, saved_classifiers, throughput, write_section
 
 from logolens.classifier import LogoClassifier
 from logolens.data.formats import load_dataset
@@ -39,28 +38,19 @@ from logolens.gallery.enrol import load_embedder
 from logolens.gallery.folder import enrol_brand
 from logolens.inference.onnx_runtime import OnnxRunner, TorchRunner
 from logolens.models import precision
-from logolens.training.run import train_and_report
 
 FORMATS = ("float32", "bfloat16")
-MODELS = {"dinov2-s14 (frozen backbone)": ("--transfer-dir", "dinov2-s14-seed{seed}"),
-          "dinov2-s14 LP-FT, 2 blocks": ("--finetune-dir", "blocks2-seed{seed}")}
 
 
-def accuracy_rows(dataset, seeds, folders) -> list[list[str]]:
+def accuracy_rows(dataset, args) -> list[list[str]]:
     rows = []
-    for seed in seeds:
+    for seed in args.seeds:
         split = split_dataset(dataset, 0.2, 0.0, seed)
         tests = [(record.path, box.xyxy, box.brand) for record in split.val for box in record.boxes]
         images = {path: load_image(path) for path in {path for path, _, _ in tests}}
         crops, boxes = [images[path] for path, _, _ in tests], [box for _, box, _ in tests]
         truth = np.array([brand for _, _, brand in tests])
-        for name, (option, pattern) in MODELS.items():
-            folder = folders[option] / pattern.format(seed=seed)
-            if not (folder / "logolens.json").is_file():
-                if option != "--transfer-dir":
-                    print(f"{name}, seed {seed}: no model in {folder}; left out", flush=True)
-                    continue
-                train_and_report(dataset, folder, LogoClassifier("dinov2-s14", seed=seed, progress=True), val_fraction=0.2, gallery=False)
+        for name, folder in saved_classifiers(dataset, seed, args).items():
             classifier = LogoClassifier.load(folder, runtime="torch")
             probabilities = {}
             for number_format in FORMATS:
@@ -122,20 +112,15 @@ def enrolment_rows(dataset, model: Path, seed: int = 0) -> list[list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="FlickrLogos-27 folder (default: ../shared/datasets/flickr_logos_27)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--transfer-dir", default="runs/benchmarks/transfer", help="models of transfer_flickr27.py")
-    parser.add_argument("--finetune-dir", default="runs/benchmarks/finetune", help="models of finetune_flickr27.py")
+    parser = benchmark_parser(__doc__, model_dirs=True)
     parser.add_argument("--fewshot-dir", default="runs/benchmarks/fewshot", help="models of fewshot_flickr27.py")
     args = parser.parse_args()
     torch.set_num_threads(2)
     fast = precision.cpu_has_fast_bfloat16()
     print(f"native bfloat16 on this CPU: {fast}", flush=True)
     dataset = load_dataset(flickr27_or_exit(args.data), format="flickr27")
-    folders = {"--transfer-dir": Path(args.transfer_dir), "--finetune-dir": Path(args.finetune_dir)}
-    accuracy = accuracy_rows(dataset, args.seeds, folders)
-    speed = speed_rows(folders["--transfer-dir"] / f"dinov2-s14-seed{args.seeds[0]}")
+    accuracy = accuracy_rows(dataset, args)
+    speed = speed_rows(Path(args.transfer_dir) / f"dinov2-s14-seed{args.seeds[0]}")
     enrolment = enrolment_rows(dataset, Path(args.fewshot_dir) / "seed0")
     accuracy_table = markdown_table(["classifier", "seed", "val crops", "top-1 float32", "top-1 bfloat16",
                                      "answers changed", "largest probability change"], accuracy)

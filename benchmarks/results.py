@@ -1,4 +1,4 @@
-"""Shared by the benchmark scripts: find the real data, and update one section of RESULTS.md.
+"""Shared by the benchmark scripts: find the real data and saved models, and update one section of RESULTS.md.
 
 Each benchmark owns a section between ``<!-- begin NAME -->`` and ``<!-- end NAME -->`` markers,
 so re-running one benchmark rewrites its own numbers and leaves the others alone.
@@ -6,6 +6,7 @@ so re-running one benchmark rewrites its own numbers and leaves the others alone
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 import sys
@@ -29,6 +30,19 @@ def flickr27_or_exit(path: str | None = None) -> Path:
     if not (root / "flickr_logos_27_dataset_training_set_annotation.txt").is_file():
         sys.exit(f"FlickrLogos-27 not found at {root}; pass --data PATH")
     return root
+
+
+def benchmark_parser(doc: str, seeds: bool = True, model_dirs: bool = False) -> argparse.ArgumentParser:
+    """The options every benchmark script shares: ``--data`` and (``seeds``) ``--seeds``, and
+    (``model_dirs``) where the crop benchmarks saved their classifiers (see :func:`saved_classifiers`)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--data", help="FlickrLogos-27 folder (default: ../shared/datasets/flickr_logos_27)")
+    if seeds:
+        parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    if model_dirs:
+        parser.add_argument("--transfer-dir", default="runs/benchmarks/transfer", help="models of transfer_flickr27.py")
+        parser.add_argument("--finetune-dir", default="runs/benchmarks/finetune", help="models of finetune_flickr27.py")
+    return parser
 
 
 def command_line() -> str:
@@ -80,3 +94,30 @@ def machine_speed(seconds: float = 5.0, number_format: str = "float32") -> float
     torch.set_num_threads(2)
     with precision.forced(number_format):
         return throughput(TorchRunner(create_model("dinov2-s14")), 224, 32, seconds)
+
+
+SAVED_CLASSIFIERS = {  # name: (folder option, model folder under it) of the crop benchmarks' classifiers
+    "dinov2-s14 (frozen backbone)": ("--transfer-dir", "dinov2-s14-seed{seed}"),
+    "dinov2-s14 LP-FT, 2 blocks": ("--finetune-dir", "blocks2-seed{seed}"),
+}
+
+
+def saved_classifiers(dataset, seed: int, args: argparse.Namespace) -> dict[str, Path]:
+    """The model folders of :data:`SAVED_CLASSIFIERS` for ``seed``, under the folders named by
+    ``args`` (from ``benchmark_parser(..., model_dirs=True)``).
+
+    A missing frozen classifier (``transfer_flickr27.py``) is trained here, about a minute; a missing
+    LP-FT one (``finetune_flickr27.py``, about 20 minutes a seed on 2 cores) is left out."""
+    from logolens.classifier import LogoClassifier
+    from logolens.training.run import train_and_report
+
+    found = {}
+    for name, (option, pattern) in SAVED_CLASSIFIERS.items():
+        folder = Path(getattr(args, option[2:].replace("-", "_"))) / pattern.format(seed=seed)
+        if not (folder / "logolens.json").is_file():
+            if option != "--transfer-dir":
+                print(f"{name}, seed {seed}: no model in {folder}; left out", flush=True)
+                continue
+            train_and_report(dataset, folder, LogoClassifier("dinov2-s14", seed=seed, progress=True), val_fraction=0.2, gallery=False)
+        found[name] = folder
+    return found

@@ -11,7 +11,6 @@ onnxruntime on 2 threads, at batch 1 and 32, next to eager PyTorch.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from results import FIGURES, command_line, flickr27_or_exit, markdown_table, throughput, write_section
+from results import FIGURES, benchmark_parser, command_line, flickr27_or_exit, markdown_table, throughput, write_section
 
 from logolens.classifier import LogoClassifier
 from logolens.data.formats import load_dataset
@@ -39,9 +38,7 @@ CONFIGS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="FlickrLogos-27 folder (default: ../shared/datasets/flickr_logos_27)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--models", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--out", default="runs/benchmarks/transfer")
     args = parser.parse_args()
