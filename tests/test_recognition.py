@@ -11,7 +11,7 @@ import pytest
 from conftest import FEWSHOT_BRANDS, FEWSHOT_TRAINED, brand_order
 from logolens.classifier import LogoClassifier
 from logolens.gallery.folder import enrol_brand, open_gallery
-from logolens.recognition import BrandRecognizer
+from logolens.recognition import BrandRecognizer, Recognition, read_names
 
 ENROLLED_EXAMPLES = 6
 
@@ -106,3 +106,40 @@ def test_ocr_without_rapidocr_is_one_clear_error(fewshot_model_dir, monkeypatch)
     with pytest.raises(LogolensError, match=r"pip install 'logolens\[ocr\]'"):
         BrandRecognizer.load(fewshot_model_dir, ocr=True)
     ocr._reader.cache_clear()
+
+
+def _recognition(accepted: bool) -> Recognition:
+    """One crop, best visual brand Krodor, over two trained brands and one enrolled."""
+    return Recognition(["Tira", "Krodor", "Vexa"], ["trained", "trained", "gallery"], np.array([[0.2, 0.7, 0.1]], np.float32),
+                       np.array([accepted]), np.array([0.8 if accepted else 0.3], np.float32))
+
+
+@pytest.mark.parametrize("texts, open_set, accepted, best, unknown_source", [
+    ([("KRODOR", 0.9)], True, True, "Krodor", None),               # its best brand's name: accepted
+    ([("TIRA", 0.9)], True, True, "Tira", None),                   # another brand's name takes over
+    ([("SPARKLING", 0.9)], True, False, "Krodor", "ocr"),          # a legible word naming no one: unknown
+    ([("SPARKLING", 0.9)], False, True, "Krodor", None),           # ... unless there is no open set
+    ([("SPARKLING", 0.3)], True, True, "Krodor", None),            # read without confidence: ignored
+    ([("A-B", 0.9)], True, True, "Krodor", None),                  # too short to be a word
+    ([], True, True, "Krodor", None),                              # nothing read: the visual answer
+])
+def test_read_names_accepts_a_brand_named_and_rejects_other_words(monkeypatch, texts, open_set, accepted, best, unknown_source):
+    import logolens.inference.ocr as ocr
+
+    monkeypatch.setattr(ocr, "text_in", lambda image, box: texts)
+    result = read_names(_recognition(accepted=True), [None], [None], open_set=open_set)
+    top = result.predictions(0, 2)
+    assert bool(result.accepted[0]) == accepted
+    if accepted:
+        assert top[0].brand == best
+    else:
+        assert (top[0].brand, top[0].source, top[1].brand) == ("unknown", unknown_source, best)
+        assert top[0].score >= ocr.TEXT_RELIABILITY - 1e-6  # as sure as a reading
+
+
+def test_read_names_accepts_a_visually_rejected_crop_whose_name_is_read(monkeypatch):
+    import logolens.inference.ocr as ocr
+
+    monkeypatch.setattr(ocr, "text_in", lambda image, box: [("Vexa", 0.95)])
+    result = read_names(_recognition(accepted=False), [None], [None])
+    assert result.accepted[0] and result.predictions(0, 1)[0].brand == "Vexa"

@@ -37,6 +37,10 @@ TEXT_RELIABILITY = 0.9
 with the read names in this proportion rather than multiplied by a likelihood ratio: a classifier
 can be confidently wrong on an unfamiliar crop (a plain wordmark), and a product would let it
 overrule a clean reading of the name."""
+WORD_LENGTH = 4
+"""Letters and digits a line needs to count as a legible word for the open-set check of
+:func:`logolens.recognition.read_names` (a crop whose legible text does not name its best brand is
+``unknown``)."""
 READ_SIDE = 512
 """Every crop is scaled so that its longer side is this many pixels (small crops enlarged, large
 ones shrunk), and the text detector reads it at that size. rapidocr's default instead enlarges the
@@ -111,9 +115,20 @@ def fuse_text(probabilities: np.ndarray, matches: np.ndarray) -> np.ndarray:
     return np.where(count > 0, mixed, p).astype(np.float32)
 
 
+def text_in(image: Image.Image, box) -> list[tuple[str, float]]:
+    """``(text, confidence)`` of the lines read in ``box`` of ``image`` (with :data:`CONTEXT`; ``None``: all of it)."""
+    return read_texts(crop_image(image, box, margin=CONTEXT))
+
+
 def brand_names_in(image: Image.Image, box, brands: Sequence[str]) -> np.ndarray:
     """Which of ``brands`` the text in ``box`` of ``image`` (with :data:`CONTEXT`; ``None``: all of it) spells."""
-    return name_matches(read_texts(crop_image(image, box, margin=CONTEXT)), brands)
+    return name_matches(text_in(image, box), brands)
+
+
+def has_word(texts: Sequence[tuple[str, float]]) -> bool:
+    """Whether the texts hold a legible word: :data:`WORD_LENGTH` or more letters and digits in one
+    line read with at least :data:`MIN_CONFIDENCE` (shorter reads are often shapes taken for letters)."""
+    return any(len(normalise(text)) >= WORD_LENGTH for text, confidence in texts if confidence >= MIN_CONFIDENCE)
 
 
 def check_ocr() -> None:
