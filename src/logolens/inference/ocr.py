@@ -5,7 +5,8 @@ Many logos are words (Coca-Cola, FedEx, DHL, Google, Yahoo). When ``rapidocr`` i
 Apache-2.0, nothing downloaded), ``--ocr`` reads the text in each crop and, where it spells brand
 names, gives them :data:`TEXT_RELIABILITY` of the probability (shared equally; the visual
 probabilities keep the rest) and accepts the answer even if the visual match alone would have
-said ``unknown``. It is a separate,
+said ``unknown``; with enrolled brands, legible text that does not name the best brand makes the
+answer ``unknown`` (:func:`logolens.recognition.read_names`). It is a separate,
 switchable signal: visual scores are untouched without ``--ocr``. Whether it helps is measured in
 ``benchmarks/ocr_flickr27.py`` (trained classifiers) and ``benchmarks/fewshot_flickr27.py`` (with
 enrolled brands).
