@@ -150,6 +150,8 @@ def main() -> None:
                 if use_ocr:  # a name read accepts a crop whatever its similarity (logolens classify --ocr)
                     record("open set with --ocr: enrolled brands' crops accepted, right brand",
                            np.mean(((said_ocr == truth) & with_text.accepted)[is_new]))
+                    record("open set with --ocr: trained brands' crops accepted, right brand",
+                           np.mean(((said_ocr == truth) & with_text.accepted)[~is_new]))
                     record("open set with --ocr: crops of a brand in neither, accepted as some brand",
                            np.mean([np.mean(open_set_with_text(brand)) for brand in new]))
                 right = (said == truth)[is_new]
