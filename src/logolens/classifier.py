@@ -36,7 +36,7 @@ from logolens.data.images import load_image
 from logolens.errors import ModelError, NotFittedError
 from logolens.evaluation.calibration import expected_calibration_error, fit_temperature, softmax
 from logolens.evaluation.metrics import classification_report
-from logolens.inference.onnx_runtime import ONNX_FILE, RUNTIMES, OnnxRunner, TorchRunner, choose_runtime, export_onnx, quantize_onnx
+from logolens.inference.onnx_runtime import ONNX_FILE, OnnxRunner, TorchRunner, check_runtime, choose_runtime, export_is_current, export_onnx, quantize_onnx
 from logolens.models import precision
 from logolens.models.preprocessing import Preprocessing
 from logolens.models.registry import create_model, get_entry
@@ -338,8 +338,7 @@ class LogoClassifier:
     def load(cls, directory: str | Path, runtime: str = "auto") -> LogoClassifier:
         """Load a model folder. ``runtime``: ``torch``, ``onnx`` (needs ``model.onnx``), or
         ``auto`` (the faster of the two, see :func:`~logolens.inference.onnx_runtime.choose_runtime`)."""
-        if runtime not in RUNTIMES:  # before reading anything
-            raise ValueError(f"unknown runtime {runtime!r}; choose from: {', '.join(RUNTIMES)}")
+        check_runtime(runtime)  # before reading anything
         directory = Path(directory)
         manifest = read_manifest(directory)
         if manifest.get("task", "classify") != "classify":
@@ -356,11 +355,8 @@ class LogoClassifier:
         classifier.calibration_ = manifest.get("calibration", {})
         classifier.manifest_, classifier.model_dir_ = manifest, directory
         classifier.network_, classifier.runner_ = None, None
-        onnx_file = directory / ONNX_FILE
-        export = manifest.get("onnx") if isinstance(manifest.get("onnx"), dict) else {}
-        onnx_current = onnx_file.is_file() and export.get("weights") == weights_path(directory, manifest).name
-        if choose_runtime(runtime, directory, onnx_current) == "onnx":
-            classifier.runner_ = OnnxRunner(onnx_file)
+        if choose_runtime(runtime, directory, export_is_current(directory, manifest)) == "onnx":
+            classifier.runner_ = OnnxRunner(directory / ONNX_FILE)
         else:
             classifier.network_, _ = load_model(directory)
         return classifier

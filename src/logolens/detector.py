@@ -47,7 +47,7 @@ from logolens.gallery.folder import open_gallery
 from logolens.gallery.store import UNKNOWN
 from logolens.inference.embeddings import EmbeddingCache, default_cache_dir, embed_samples
 from logolens.inference.letterbox import Placement, letterbox, placement_for
-from logolens.inference.onnx_runtime import ONNX_FILE, RUNTIMES, OnnxRunner, choose_runtime, export_onnx, quantize_onnx
+from logolens.inference.onnx_runtime import ONNX_FILE, OnnxRunner, check_runtime, choose_runtime, export_is_current, export_onnx, quantize_onnx
 from logolens.models import precision
 from logolens.models.backbones import DINOV2_BLOCKS, backbone_id, dinov2_feature_id
 from logolens.models.detector import STORED_BLOCKS_DEFAULT, decode_peaks
@@ -431,8 +431,7 @@ class LogoDetector:
         """Load a detector folder. ``runtime``: ``torch``, ``onnx`` (needs ``model.onnx``), or
         ``auto`` (the faster of the two, see :func:`~logolens.inference.onnx_runtime.choose_runtime`),
         for the detector and its crop classifier alike."""
-        if runtime not in RUNTIMES:  # before reading anything
-            raise ValueError(f"unknown runtime {runtime!r}; choose from: {', '.join(RUNTIMES)}")
+        check_runtime(runtime)  # before reading anything
         directory = Path(directory)
         manifest = read_manifest(directory)
         if manifest.get("task") != "detect":
@@ -485,9 +484,7 @@ def _export_network(network: torch.nn.Module, size: int, directory: Path, quanti
 
 def _load_network(directory: Path, manifest: dict, runtime: str) -> tuple[torch.nn.Module | None, OnnxRunner | None]:
     """``(network, None)`` in PyTorch, or ``(None, runner)`` for an up-to-date ONNX export."""
-    export = manifest.get("onnx") if isinstance(manifest.get("onnx"), dict) else {}
-    current = (directory / ONNX_FILE).is_file() and export.get("weights") == weights_path(directory, manifest).name
-    if choose_runtime(runtime, directory, current) == "onnx":
+    if choose_runtime(runtime, directory, export_is_current(directory, manifest)) == "onnx":
         return None, OnnxRunner(directory / ONNX_FILE)
     return load_model(directory)[0], None
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from logolens.errors import ModelError
 from logolens.models import precision
+from logolens.models.storage import weights_path
 from logolens.utils import atomic_write
 
 ONNX_FILE = "model.onnx"
@@ -27,15 +28,27 @@ OPSET = 17
 RUNTIMES = ("auto", "torch", "onnx")
 
 
+def check_runtime(runtime: str) -> str:
+    """``runtime`` if it is one of :data:`RUNTIMES`, else a ``ValueError`` naming them."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; choose from: {', '.join(RUNTIMES)}")
+    return runtime
+
+
+def export_is_current(directory: Path, manifest: dict) -> bool:
+    """Whether ``directory`` holds a ``model.onnx`` exported from the weights its manifest names."""
+    export = manifest.get("onnx") if isinstance(manifest.get("onnx"), dict) else {}
+    return (directory / ONNX_FILE).is_file() and export.get("weights") == weights_path(directory, manifest).name
+
+
 def choose_runtime(runtime: str, directory: Path, onnx_current: bool) -> str:
     """``torch`` or ``onnx`` for a model folder loaded with ``runtime`` (one of :data:`RUNTIMES`).
 
     ``auto`` takes the faster: PyTorch where the CPU multiplies bfloat16 natively (there it ran
-    the DINOv2 classifier at 42 crops/s against 30 for the int8 export and 14 in float32, see
-    :mod:`logolens.models.precision`), else the export when it is up to date and onnxruntime is
-    installed, else PyTorch. ``onnx`` insists on an up-to-date export."""
-    if runtime not in RUNTIMES:
-        raise ValueError(f"unknown runtime {runtime!r}; choose from: {', '.join(RUNTIMES)}")
+    the DINOv2 classifier at 45 crops/s against 27 for the int8 export and 13 in float32, batch 32:
+    the ``precision`` section of benchmarks/RESULTS.md), else the export when it is up to date and
+    onnxruntime is installed, else PyTorch. ``onnx`` insists on an up-to-date export."""
+    check_runtime(runtime)
     if runtime == "onnx" and not onnx_current:
         raise ModelError(f"{directory}: no up-to-date {ONNX_FILE}; run 'logolens export --model {directory}'")
     if runtime == "auto":
