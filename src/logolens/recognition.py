@@ -90,9 +90,16 @@ def read_names(result: Recognition, images: Sequence[Image.Image], boxes: Sequen
     or another word). A word of 6+ characters instead of 4 gave 0.76 / 0.03 on the same test crops
     (the only tuning, and done on them). Without a gallery every answer is a trained brand and
     nothing changes."""
-    from logolens.inference.ocr import TEXT_RELIABILITY, fuse_text, has_word, name_matches, text_in
+    from logolens.inference.ocr import text_in
 
-    texts = [text_in(image, box) for image, box in zip(images, boxes)]
+    return with_texts(result, [text_in(image, box) for image, box in zip(images, boxes)], open_set)
+
+
+def with_texts(result: Recognition, texts: Sequence[list[tuple[str, float]]], open_set: bool = True) -> Recognition:
+    """:func:`read_names` with each crop's text already read (``(text, confidence)`` lines per crop,
+    from :func:`~logolens.inference.ocr.text_in`): one reading can serve several galleries."""
+    from logolens.inference.ocr import TEXT_RELIABILITY, fuse_text, has_word, name_matches
+
     read = np.stack([name_matches(t, result.names) for t in texts]) if texts else np.zeros((0, len(result.names)), bool)
     probabilities = fuse_text(result.probabilities, read)
     best = probabilities.argmax(axis=1) if texts else np.zeros(0, np.int64)
