@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
+import pytest
+from PIL import Image
 
 from conftest import FEWSHOT_TRAINED, brand_order
-from logolens.detections import box_iou
+from logolens.detections import Detections, box_iou
 from logolens.detector import LogoDetector
 from logolens.gallery.folder import enrol_brand
+from logolens.gallery.store import UNKNOWN
 
 
 def test_enrolled_brand_is_detected_in_whole_photos(trained_detector_dir, fewshot_dataset, tmp_path):
@@ -31,3 +36,27 @@ def test_enrolled_brand_is_detected_in_whole_photos(trained_detector_dir, fewsho
     # on 4 trained brands the open-set threshold is strict: most boxes of the new brand stay
     # "unknown" (most are placed right, IoU >= 0.5, but the gallery does not accept them)
     assert sum(found) >= 1 and not any(found_before)
+
+
+@pytest.mark.parametrize("said, text, enrolled, expected, source", [
+    (0, "{1}", False, 1, "ocr"),             # another brand's name read: the box takes it
+    (0, "{0}", True, 0, "ocr"),              # its own name read: kept, said by the text
+    (0, "QWERTYUIOP", False, 0, "trained"),  # a word naming no brand, no enrolled brands: unchanged
+    (0, "QWERTYUIOP", True, None, "ocr"),    # ... with enrolled brands (open set): unknown, as classify --ocr
+    (None, "Vexa", True, "Vexa", "ocr"),     # the gallery said unknown, an enrolled name is read: that brand
+    (None, "QWERTYUIOP", True, None, "gallery"),  # already unknown: the gallery still answered
+])
+def test_detect_ocr_weighs_text_as_classify_ocr(trained_detector, monkeypatch, said, text, enrolled, expected, source):
+    import logolens.inference.ocr as ocr
+
+    detector = copy.copy(trained_detector)
+    detector.gallery_ = SimpleNamespace(enrolled_brands=["Vexa"]) if enrolled else None
+    brands = list(detector.brands_)
+    monkeypatch.setattr(ocr, "text_in", lambda image, box: [(text.format(*brands), 0.9)])
+    name = brands[said] if said is not None else UNKNOWN
+    boxes = Detections(np.array([[10.0, 10.0, 60.0, 40.0]]), np.array([0.7]), np.array([said if said is not None else -1]),
+                       np.array([name], object), np.array(["trained" if said is not None else "gallery"], object))
+    out = detector.read_names(Image.new("RGB", (100, 80)), boxes)
+    want = brands[expected] if isinstance(expected, int) else expected or UNKNOWN
+    assert (out.brand[0], out.source[0], out.score[0]) == (want, source, boxes.score[0])  # the score (a logo is there) is kept
+    assert out.brand_id[0] == (expected if isinstance(expected, int) else -1)

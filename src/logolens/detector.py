@@ -54,7 +54,7 @@ from logolens.models.detector import STORED_BLOCKS_DEFAULT, decode_peaks
 from logolens.models.registry import create_model, get_entry
 from logolens.models.storage import MANIFEST, load_model, read_manifest, save_model, update_manifest, weights_path
 from logolens.progress import track
-from logolens.recognition import active_gallery, combine
+from logolens.recognition import Recognition, active_gallery, combine, with_texts
 from logolens.training.detection_loop import DetectorTrainConfig, fit_detector_head
 from logolens.training.detection_targets import DenseTargets, dense_targets
 
@@ -343,8 +343,9 @@ class LogoDetector:
         """Logos in one image (a path or a PIL image), best first, boxes in its pixels.
 
         ``min_score`` defaults to the calibrated no-logo threshold, so an empty result means "no
-        logo". ``ocr`` reads the text in each detected box and, where it spells a brand name,
-        names that brand (``source`` "ocr"; see :mod:`logolens.inference.ocr`). Raises
+        logo". ``ocr`` reads the text in each detected box: where it spells a brand name, the
+        box takes that brand; with enrolled brands, legible text that is not the box's brand
+        makes it ``unknown`` (``source`` "ocr" either way; see :meth:`read_names`). Raises
         :class:`~logolens.errors.ImageError` for unusable image files.
         """
         self._check_fitted()
@@ -356,20 +357,32 @@ class LogoDetector:
         dets = dets.nms(self.nms_iou, class_aware=True)
         dets = dets[dets.score >= (self.threshold_ if min_score is None else min_score)]
         dets = dets[: max_results] if max_results is not None else dets
-        return self._read_names(picture, dets) if ocr else dets
+        return self.read_names(picture, dets) if ocr else dets
 
-    def _read_names(self, image: Image.Image, dets: Detections) -> Detections:
-        """Boxes whose text spells a known brand (trained or enrolled) take that brand's name."""
-        from logolens.inference.ocr import brand_names_in
+    def read_names(self, image: Image.Image, dets: Detections) -> Detections:
+        """``dets`` (of ``image``) with the text in each box read, as ``detect(ocr=True)`` does with
+        the boxes it keeps, and weighed as ``classify --ocr`` does
+        (:func:`~logolens.recognition.with_texts`, the box's brand as its visual answer): a box
+        whose text spells a brand (trained or enrolled) takes that brand's name, and with enrolled
+        brands (open set) a box whose text holds a word that is not its brand's name is ``unknown``.
+        Either way its ``source`` is "ocr"; its score (a logo is there) is unchanged."""
+        from logolens.inference.ocr import text_in
 
-        names = list(self.brands_) + (self.gallery_.enrolled_brands if getattr(self, "gallery_", None) is not None else [])
-        brand, brand_id, source = dets.brand.copy(), dets.brand_id.copy(), dets.source.copy()
-        for i, box in enumerate(dets.xyxy):
-            read = np.where(brand_names_in(image, box, names))[0]
-            if len(read):
-                chosen = next((j for j in read if names[j] == brand[i]), read[0])
-                brand[i], source[i] = names[chosen], "ocr"
-                brand_id[i] = chosen if chosen < len(self.brands_) else -1
+        gallery = getattr(self, "gallery_", None)
+        names = list(self.brands_) + (gallery.enrolled_brands if gallery is not None else [])
+        column = {name: j for j, name in enumerate(names)}
+        visual = np.zeros((len(dets), len(names)), np.float32)
+        said = np.array([column.get(b, -1) for b in dets.brand], np.int64)
+        visual[np.flatnonzero(said >= 0), said[said >= 0]] = 1.0
+        sources = ["trained"] * len(self.brands_) + ["gallery"] * (len(names) - len(self.brands_))
+        result = with_texts(Recognition(names, sources, visual, said >= 0, np.ones(len(dets), np.float32)),
+                            [text_in(image, box) for box in dets.xyxy], open_set=gallery is not None)
+        best = result.probabilities.argmax(axis=1) if len(dets) else np.zeros(0, np.int64)
+        read = result.read[np.arange(len(dets)), best] if len(dets) else np.zeros(0, bool)
+        by_text = result.rejected_by_text & (said >= 0)  # a box the gallery already called unknown keeps its source
+        brand = np.where(result.accepted, np.array(names, object)[best] if len(dets) else dets.brand, UNKNOWN).astype(object)
+        source = np.where(read | by_text, "ocr", dets.source).astype(object)
+        brand_id = np.where(result.accepted & (best < len(self.brands_)), best, -1)
         return Detections(dets.xyxy, dets.score, brand_id, brand, source, dets.data)
 
     def evaluate(self, dataset: LogoDataset) -> dict:

@@ -162,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--format", default="json", choices=("json", "vision"),
                         help="json: logolens lines (default); vision: Google Cloud Vision logoAnnotations")
     detect.add_argument("--annotate", metavar="DIR", help="also write copies of the images with boxes and labels drawn")
-    detect.add_argument("--ocr", action="store_true", help="name boxes whose text spells a brand (needs rapidocr: pip install 'logolens[ocr]')")
+    detect.add_argument("--ocr", action="store_true", help="name boxes whose text spells a brand; with enrolled brands, a box whose text "
+                                                             "is another word is 'unknown' (needs rapidocr: pip install 'logolens[ocr]')")
     detect.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
 
     brands = commands.add_parser("brands", help="the brand gallery of a model: enrol new brands from a few examples")
