@@ -1,4 +1,5 @@
-"""A brand enrolled into a detector's folder is detected in whole photos right away."""
+"""A brand enrolled into a detector's folder is detected in whole photos right away, and
+`detect --ocr` weighs box text as `classify --ocr` does."""
 
 from __future__ import annotations
 
