@@ -104,6 +104,17 @@ def test_a_folder_is_expanded_to_its_images(trained_detector_dir, synthetic_data
     assert len(capsys.readouterr().out.splitlines()) == 2
 
 
+def test_expanding_expanded_inputs_changes_nothing(synthetic_dataset_dir, tmp_path):
+    """``detect --annotate`` expands its inputs once and hands the list on: errors pass through."""
+    from logolens.errors import DataError
+    from logolens.inference.batch import expand_inputs
+
+    (tmp_path / "empty").mkdir()
+    once = list(expand_inputs([synthetic_dataset_dir / IMAGES_DIR, tmp_path / "missing.jpg", tmp_path / "empty"]))
+    assert sum(isinstance(item, DataError) for item in once) == 2 and len(once) > 2
+    assert list(expand_inputs(once)) == once
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--max-results", "0"], "--max-results must be >= 1"),
     (["--min-score", "1.5"], "--min-score must be in [0, 1]"),

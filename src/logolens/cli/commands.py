@@ -128,7 +128,7 @@ def run_detect(args: argparse.Namespace) -> int:
     batch goes on (exit status 1 if any was skipped)."""
     from logolens.detector import LogoDetector
     from logolens.errors import DataError
-    from logolens.inference.batch import AnnotatedCopies, detect_images
+    from logolens.inference.batch import AnnotatedCopies, detect_images, expand_inputs
 
     if args.max_results is not None and args.max_results < 1:
         raise ValueError(f"--max-results must be >= 1, got {args.max_results}")
@@ -140,8 +140,9 @@ def run_detect(args: argparse.Namespace) -> int:
 
         check_ocr()
     failures = 0
-    copies = AnnotatedCopies(args.annotate, args.images) if args.annotate else None
-    for result, image in detect_images(detector, args.images, args.min_score, args.max_results, ocr=args.ocr):
+    inputs = list(expand_inputs(args.images)) if args.annotate else args.images  # the copies must know every input first
+    copies = AnnotatedCopies(args.annotate, inputs) if args.annotate else None
+    for result, image in detect_images(detector, inputs, args.min_score, args.max_results, ocr=args.ocr):
         if isinstance(result, DataError):
             print(f"logolens: error: {result}", file=sys.stderr)
             failures += 1

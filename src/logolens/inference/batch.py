@@ -43,10 +43,14 @@ class ImageDetections:
         raise ValueError(f"unknown output format {format!r}; choose from: {', '.join(OUTPUT_FORMATS)}")
 
 
-def expand_inputs(inputs: Sequence[str | Path]) -> Iterator[Path | DataError]:
+def expand_inputs(inputs: Sequence[str | Path | DataError]) -> Iterator[Path | DataError]:
     """Files as given, folders as their image files (recursively, sorted); a missing path or a
-    folder without images yields a :class:`DataError` in its place."""
+    folder without images yields a :class:`DataError` in its place. Errors in ``inputs`` pass
+    through, so expanding an expanded list changes nothing (a batch walks its folders once)."""
     for item in inputs:
+        if isinstance(item, DataError):
+            yield item
+            continue
         path = Path(item)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if is_image_file(p))
@@ -60,11 +64,11 @@ def expand_inputs(inputs: Sequence[str | Path]) -> Iterator[Path | DataError]:
 
 
 def detect_images(
-    detector: LogoDetector, inputs: Sequence[str | Path], min_score: float | None = None, max_results: int | None = None,
+    detector: LogoDetector, inputs: Sequence[str | Path | DataError], min_score: float | None = None, max_results: int | None = None,
     ocr: bool = False,
 ) -> Iterator[tuple[ImageDetections | DataError, Image.Image | None]]:
-    """``(result or error, decoded image or None)`` for every image of ``inputs``, in order
-    (``ocr``: see :meth:`LogoDetector.detect`)."""
+    """``(result or error, decoded image or None)`` for every image of ``inputs`` (paths, or
+    :func:`expand_inputs` already applied), in order (``ocr``: see :meth:`LogoDetector.detect`)."""
     for path in expand_inputs(inputs):
         if isinstance(path, DataError):
             yield path, None
@@ -88,7 +92,7 @@ class AnnotatedCopies:
     atomically. A file in ``DIR`` from an earlier run is replaced, as a rerun should.
     """
 
-    def __init__(self, out_dir: str | Path, inputs: Sequence[str | Path] = (), annotator=None):
+    def __init__(self, out_dir: str | Path, inputs: Sequence[str | Path | DataError] = (), annotator=None):
         self.out_dir = Path(out_dir)
         self.annotator = annotator
         self._inputs = {path.resolve() for path in expand_inputs(inputs) if isinstance(path, Path)}
