@@ -34,7 +34,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from results import FIGURES, benchmark_parser, command_line, flickr27_or_exit, machine_speed, markdown_table, write_section
+from results import FIGURES, benchmark_parser, command_line, finish_open_set_figure, flickr27_or_exit, machine_speed, markdown_table, write_section
 
 from logolens.classifier import LogoClassifier
 from logolens.data.dataset import LogoDataset
@@ -219,17 +219,7 @@ def plot_open_set(curves, path: Path) -> Path:
         correct = [((known >= t) & right).mean() for t in thresholds]
         line, = axis.plot(false_accept, correct, label=f"partition {index}")
         axis.plot([(unknown >= threshold).mean()], [((known >= threshold) & right).mean()], "o", color=line.get_color())
-    axis.axvline(0.05, color="grey", lw=0.8, ls="--")
-    axis.axhline(0.90, color="grey", lw=0.8, ls="--")
-    axis.set_xlabel("crops of a brand in neither, accepted (false accepts)")
-    axis.set_ylabel("enrolled brands' crops accepted, right brand")
-    axis.set_title("Open set at k = 5 (dots: calibrated threshold)")
-    axis.legend(loc="lower right")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return finish_open_set_figure(figure, axis, "Open set at k = 5 (dots: calibrated threshold)", path)
 
 
 if __name__ == "__main__":

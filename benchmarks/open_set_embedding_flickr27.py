@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from fewshot_flickr27 import leave_brands_out, shots_of
-from results import FIGURES, benchmark_parser, command_line, flickr27_or_exit, markdown_table, write_section
+from results import FIGURES, benchmark_parser, command_line, finish_open_set_figure, flickr27_or_exit, markdown_table, write_section
 
 from logolens.data.crops import CropSample, logo_samples
 from logolens.data.formats import load_dataset
@@ -171,17 +171,7 @@ def plot(partitions: list[dict], path):
         best, right, unknown = (np.concatenate([p[method][i] for p in partitions]) for i in range(3))
         thresholds = np.quantile(unknown, np.linspace(0.0, 1.0, 201))
         axis.plot([np.mean(unknown > t) for t in thresholds], [np.mean(right & (best > t)) for t in thresholds], label=method)
-    axis.axvline(0.05, color="grey", lw=0.8, ls="--")
-    axis.axhline(0.90, color="grey", lw=0.8, ls="--")
-    axis.set_xlabel("crops of a brand in neither, accepted (false accepts)")
-    axis.set_ylabel("enrolled brands' crops accepted, right brand")
-    axis.set_title("Open set at k = 5 by embedding (plain view)")
-    axis.legend(loc="lower right", fontsize=8)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return finish_open_set_figure(figure, axis, "Open set at k = 5 by embedding (plain view)", path, legend_size=8)
 
 
 if __name__ == "__main__":

@@ -121,3 +121,21 @@ def saved_classifiers(dataset, seed: int, args: argparse.Namespace) -> dict[str,
             train_and_report(dataset, folder, LogoClassifier("dinov2-s14", seed=seed, progress=True), val_fraction=0.2, gallery=False)
         found[name] = folder
     return found
+
+
+def finish_open_set_figure(figure, axis, title: str, path: Path, legend_size: float | None = None) -> Path:
+    """Axes, target lines (0.05 false accepts, 0.90 right accepts: issue 5) and file of an open-set
+    trade-off plot (right accepts of enrolled brands against false accepts of a brand in neither)."""
+    import matplotlib.pyplot as plt
+
+    axis.axvline(0.05, color="grey", lw=0.8, ls="--")
+    axis.axhline(0.90, color="grey", lw=0.8, ls="--")
+    axis.set_xlabel("crops of a brand in neither, accepted (false accepts)")
+    axis.set_ylabel("enrolled brands' crops accepted, right brand")
+    axis.set_title(title)
+    axis.legend(loc="lower right", fontsize=legend_size)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
