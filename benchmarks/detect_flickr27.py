@@ -33,7 +33,7 @@ from logolens.models import precision
 
 SPEED_SETTINGS = {  # (runtime, precision): (boxes refined, refiner passes, boxes re-scored) per image
     ("torch", "float32"): ((0, 1, 0), (5, 1, 5), (5, 2, 5)),
-    ("torch", "bfloat16"): ((0, 1, 0), (1, 1, 1), (5, 1, 5), (5, 2, 5)),
+    ("torch", "bfloat16"): ((0, 1, 0), (1, 1, 1), (2, 1, 2), (3, 1, 3), (5, 1, 5), (5, 2, 5)),
     ("onnx", "float32"): ((0, 1, 0), (1, 1, 1), (5, 1, 5)),
 }
 
