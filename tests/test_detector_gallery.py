@@ -61,3 +61,15 @@ def test_detect_ocr_weighs_text_as_classify_ocr(trained_detector, monkeypatch, s
     want = brands[expected] if isinstance(expected, int) else expected or UNKNOWN
     assert (out.brand[0], out.source[0], out.score[0]) == (want, source, boxes.score[0])  # the score (a logo is there) is kept
     assert out.brand_id[0] == (expected if isinstance(expected, int) else -1)
+
+
+@pytest.mark.parametrize("enrolled", [False, True])
+def test_detect_ocr_on_an_image_without_boxes_reads_nothing(trained_detector, monkeypatch, enrolled):
+    import logolens.inference.ocr as ocr
+
+    detector = copy.copy(trained_detector)
+    detector.gallery_ = SimpleNamespace(enrolled_brands=["Vexa"]) if enrolled else None
+    monkeypatch.setattr(ocr, "text_in", lambda image, box: pytest.fail("no box, nothing to read"))
+    none = Detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, object), np.zeros(0, object))
+    out = detector.read_names(Image.new("RGB", (100, 80)), none)
+    assert len(out) == 0 and out.brand.shape == (0,) and out.brand_id.shape == (0,)

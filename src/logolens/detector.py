@@ -377,10 +377,10 @@ class LogoDetector:
         sources = ["trained"] * len(self.brands_) + ["gallery"] * (len(names) - len(self.brands_))
         result = with_texts(Recognition(names, sources, visual, said >= 0, np.ones(len(dets), np.float32)),
                             [text_in(image, box) for box in dets.xyxy], open_set=gallery is not None)
-        best = result.probabilities.argmax(axis=1) if len(dets) else np.zeros(0, np.int64)
-        read = result.read[np.arange(len(dets)), best] if len(dets) else np.zeros(0, bool)
+        best = result.probabilities.argmax(axis=1)  # names are never empty, so this holds for no boxes too
+        read = result.read[np.arange(len(dets)), best]
         by_text = result.rejected_by_text & (said >= 0)  # a box the gallery already called unknown keeps its source
-        brand = np.where(result.accepted, np.array(names, object)[best] if len(dets) else dets.brand, UNKNOWN).astype(object)
+        brand = np.where(result.accepted, np.array(names, object)[best], UNKNOWN).astype(object)
         source = np.where(read | by_text, "ocr", dets.source).astype(object)
         brand_id = np.where(result.accepted & (best < len(self.brands_)), best, -1)
         return Detections(dets.xyxy, dets.score, brand_id, brand, source, dets.data)
