@@ -211,6 +211,26 @@ def test_size_buckets():
     assert sizes["large"]["recall_at_threshold"] == 1.0
 
 
+def test_share_buckets_measure_a_logo_against_its_photo_whatever_the_resolution():
+    boxes = [(0, 0, 20, 20), (0, 100, 39, 139), (100, 0, 140, 40), (200, 100, 300, 200), (0, 140, 180, 300)]
+    # sides 20, 39, 40, 100, 169.7 px of a 400-px-wide photo: shares 0.05, 0.0975, 0.1, 0.25, 0.42
+    expected = {"under 0.1": 2, "0.1-0.2": 1, "0.2-0.4": 1, "0.4 and over": 1}
+    small = []
+    for scale in (1, 2):  # the same photo at twice the pixels: same shares, other COCO sizes
+        scaled = [tuple(v * scale for v in box) for box in boxes]
+        record = ImageRecord("shares.jpg", 400 * scale, 300 * scale, tuple(Box(*box, "acme") for box in scaled))
+        predictions = [dets(("acme", 0.9, scaled[0]), ("acme", 0.2, scaled[2]), ("acme", 0.8, scaled[3]))]
+        report = detection_report([record], predictions, BRANDS, score_threshold=0.5)
+        shares = report["share_recall"]
+        assert {name: bucket["n_boxes"] for name, bucket in shares.items()} == expected
+        assert shares["under 0.1"]["recall_at_threshold"] == 0.5 and shares["under 0.1"]["recall_any"] == 0.5
+        assert shares["0.1-0.2"]["recall_at_threshold"] == 0.0 and shares["0.1-0.2"]["recall_any"] == 1.0
+        assert shares["0.2-0.4"]["recall_at_threshold"] == 1.0 and shares["0.4 and over"]["recall_any"] == 0.0
+        assert "by share of the photo's side: under 0.1 0.500 (2)" in detection_summary_lines(report, "test")[-1]
+        small.append(report["size_recall"]["small"]["n_boxes"])
+    assert small == [1, 0]  # COCO's small bucket (under 32 x 32 px) loses the 20-px box when the photo doubles
+
+
 def test_images_with_brands_but_no_boxes_count_only_image_level():
     records = RECORDS + [ImageRecord("query.jpg", 400, 300, brands=("acme",))]
     predictions = PREDICTIONS + [dets(("acme", 0.97, (0, 0, 30, 30)))]  # would be a top-ranked FP

@@ -24,8 +24,14 @@ from logolens.evaluation.plots import pyplot, save_figure
 from logolens.utils import atomic_write_json
 
 SIZE_BUCKETS = {"small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, float("inf"))}
-"""COCO's box-area buckets, ``low <= w * h < high`` in original-image pixels: the size of a logo,
-not its share of the photo, decides whether the detector can resolve it."""
+"""COCO's box-area buckets, ``low <= w * h < high`` in original-image pixels: comparable with
+what other tools and papers report."""
+
+SHARE_BUCKETS = {"under 0.1": (0.0, 0.1), "0.1-0.2": (0.1, 0.2), "0.2-0.4": (0.2, 0.4), "0.4 and over": (0.4, float("inf"))}
+"""Buckets of a logo's share of its photo, ``sqrt(w * h) / max(width, height)``. A detector that
+scales every photo to one canvas (logolens letterboxes into 448 px) sees this, not the pixel
+size: a logo under a tenth of the photo's side spans under three patches of its grid, however
+many pixels it has, and COCO's buckets may still call it medium or large."""
 
 PR_IOU = 0.5  # the PR curve pairs with mAP@0.5
 MAX_CURVE_POINTS = 200  # keeps the JSON small; the curve is for a picture, not for more maths
@@ -87,7 +93,9 @@ def detection_report(records: Sequence[ImageRecord], predictions: Sequence[Detec
         "map": float(np.mean([ap[b] for b in scored])) if scored else None,
         "per_brand": {b: {"ap50": ap50[b], "ap": ap[b], "n_boxes": n_per_brand[b]} for b in scored},
         "size_recall": _size_recall([records[i] for i in boxed], [predictions[i] for i in boxed],
-                                    [gts[i] for i in boxed], score_threshold, iou_threshold),
+                                    [gts[i] for i in boxed], score_threshold, iou_threshold, _box_area, SIZE_BUCKETS),
+        "share_recall": _size_recall([records[i] for i in boxed], [predictions[i] for i in boxed],
+                                     [gts[i] for i in boxed], score_threshold, iou_threshold, _box_share, SHARE_BUCKETS),
         "image_level": _image_level(records, predictions, score_threshold),
         "pr_curve": _pr_curve([predictions[i] for i in boxed], [gts[i] for i in boxed], score_threshold),
         "n_images": len(records),
@@ -156,17 +164,26 @@ def _mean_defined(values: np.ndarray) -> float:
     return float(defined.mean()) if defined.size else -1.0
 
 
-def _size_recall(records, predictions, gts, score_threshold: float, iou_threshold: float) -> dict:
-    """Per size bucket: share of GT boxes found by confident detections, and by any detection."""
-    areas, hit_confident, hit_any = [], [], []
+def _box_area(record: ImageRecord, box) -> float:
+    return box.area
+
+
+def _box_share(record: ImageRecord, box) -> float:
+    return float(np.sqrt(box.area)) / max(record.width, record.height, 1)
+
+
+def _size_recall(records, predictions, gts, score_threshold: float, iou_threshold: float, measure, buckets: dict) -> dict:
+    """Per bucket of ``measure(record, box)``: share of GT boxes found by confident detections,
+    and by any detection."""
+    values, hit_confident, hit_any = [], [], []
     for record, dets, (gt_xyxy, gt_brands) in zip(records, predictions, gts):
-        areas.extend(box.area for box in record.boxes)
+        values.extend(measure(record, box) for box in record.boxes)
         hit_confident.extend(_match(gt_xyxy, gt_brands, dets[dets.score >= score_threshold], iou_threshold)[1])
         hit_any.extend(_match(gt_xyxy, gt_brands, dets, iou_threshold)[1])
-    areas, hit_confident, hit_any = np.array(areas), np.array(hit_confident, bool), np.array(hit_any, bool)
+    values, hit_confident, hit_any = np.array(values), np.array(hit_confident, bool), np.array(hit_any, bool)
     report = {}
-    for name, (low, high) in SIZE_BUCKETS.items():
-        inside = (areas >= low) & (areas < high) if areas.size else np.zeros(0, bool)
+    for name, (low, high) in buckets.items():
+        inside = (values >= low) & (values < high) if values.size else np.zeros(0, bool)
         n = int(inside.sum())
         report[name] = {"n_boxes": n,
                         "recall_at_threshold": float(hit_confident[inside].mean()) if n else None,
@@ -253,8 +270,8 @@ def write_detection_report(report: dict, out: str | Path, stem: str = "detection
 def detection_summary_lines(report: dict, label: str) -> list[str]:
     """Human-readable headline numbers of a detection report."""
     image = report["image_level"]
-    sizes = "   ".join(f"{name} {_number(bucket['recall_at_threshold'])} ({bucket['n_boxes']})"
-                       for name, bucket in report["size_recall"].items())
+    sizes, shares = ("   ".join(f"{name} {_number(bucket['recall_at_threshold'])} ({bucket['n_boxes']})"
+                                   for name, bucket in report.get(key, {}).items()) for key in ("size_recall", "share_recall"))
     return [
         f"{label}: {report['n_images']} images, {report['n_boxes']} boxes, score >= {report['score_threshold']:.2f}",
         f"  mAP@0.5 {_number(report['map50'])}   mAP@[.5:.95] {_number(report['map'])}",
@@ -262,6 +279,7 @@ def detection_summary_lines(report: dict, label: str) -> list[str]:
         f"recall {_number(image['recall'])}   F1 {_number(image['f1'])}   "
         f"false alarms {_number(image['false_alarm_rate'])} of {image['n_no_logo']} no-logo images",
         f"  box recall (IoU >= {report['iou_threshold']:.2f}) by size: {sizes}",
+        *([f"  box recall by share of the photo's side: {shares}"] if shares else []),
     ]
 
 
