@@ -88,14 +88,14 @@ def detection_report(records: Sequence[ImageRecord], predictions: Sequence[Detec
         for box in record.boxes:
             n_per_brand[box.brand] += 1
     scored = [brand for brand in brands if n_per_brand[brand]]
+    boxed_records = [records[i] for i in boxed]
+    found = _boxes_found([predictions[i] for i in boxed], [gts[i] for i in boxed], score_threshold, iou_threshold)
     return {
         "map50": float(np.mean([ap50[b] for b in scored])) if scored else None,
         "map": float(np.mean([ap[b] for b in scored])) if scored else None,
         "per_brand": {b: {"ap50": ap50[b], "ap": ap[b], "n_boxes": n_per_brand[b]} for b in scored},
-        "size_recall": _size_recall([records[i] for i in boxed], [predictions[i] for i in boxed],
-                                    [gts[i] for i in boxed], score_threshold, iou_threshold, _box_area, SIZE_BUCKETS),
-        "share_recall": _size_recall([records[i] for i in boxed], [predictions[i] for i in boxed],
-                                     [gts[i] for i in boxed], score_threshold, iou_threshold, _box_share, SHARE_BUCKETS),
+        "size_recall": _recall_by(found, [box.area for record in boxed_records for box in record.boxes], SIZE_BUCKETS),
+        "share_recall": _recall_by(found, [_box_share(record, box) for record in boxed_records for box in record.boxes], SHARE_BUCKETS),
         "image_level": _image_level(records, predictions, score_threshold),
         "pr_curve": _pr_curve([predictions[i] for i in boxed], [gts[i] for i in boxed], score_threshold),
         "n_images": len(records),
@@ -164,23 +164,24 @@ def _mean_defined(values: np.ndarray) -> float:
     return float(defined.mean()) if defined.size else -1.0
 
 
-def _box_area(record: ImageRecord, box) -> float:
-    return box.area
-
-
 def _box_share(record: ImageRecord, box) -> float:
     return float(np.sqrt(box.area)) / max(record.width, record.height, 1)
 
 
-def _size_recall(records, predictions, gts, score_threshold: float, iou_threshold: float, measure, buckets: dict) -> dict:
-    """Per bucket of ``measure(record, box)``: share of GT boxes found by confident detections,
-    and by any detection."""
-    values, hit_confident, hit_any = [], [], []
-    for record, dets, (gt_xyxy, gt_brands) in zip(records, predictions, gts):
-        values.extend(measure(record, box) for box in record.boxes)
+def _boxes_found(predictions, gts, score_threshold: float, iou_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per GT box, in image order: found by a confident detection, and by any detection."""
+    hit_confident, hit_any = [], []
+    for dets, (gt_xyxy, gt_brands) in zip(predictions, gts):
         hit_confident.extend(_match(gt_xyxy, gt_brands, dets[dets.score >= score_threshold], iou_threshold)[1])
         hit_any.extend(_match(gt_xyxy, gt_brands, dets, iou_threshold)[1])
-    values, hit_confident, hit_any = np.array(values), np.array(hit_confident, bool), np.array(hit_any, bool)
+    return np.array(hit_confident, bool), np.array(hit_any, bool)
+
+
+def _recall_by(found: tuple[np.ndarray, np.ndarray], values: Sequence[float], buckets: dict) -> dict:
+    """Per bucket ``low <= value < high`` of the GT boxes' ``values``: the share found by confident
+    detections, and by any detection (``found``, from :func:`_boxes_found`)."""
+    hit_confident, hit_any = found
+    values = np.asarray(values, float)
     report = {}
     for name, (low, high) in buckets.items():
         inside = (values >= low) & (values < high) if values.size else np.zeros(0, bool)
