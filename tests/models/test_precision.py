@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -45,11 +46,20 @@ def test_the_environment_variable_chooses(monkeypatch):
         precision.chosen_precision()
 
 
-def test_forced_restores_the_environment(monkeypatch):
-    monkeypatch.delenv(precision.ENV_VAR, raising=False)
+def test_forced_leaves_the_environment_and_other_threads_alone(monkeypatch):
+    monkeypatch.setenv(precision.ENV_VAR, "float32")
+    seen_elsewhere = []
     with precision.forced("bfloat16"):
-        pass
-    assert precision.ENV_VAR not in os.environ
+        assert precision.chosen_precision() == "bfloat16"
+        assert os.environ[precision.ENV_VAR] == "float32"
+        worker = threading.Thread(target=lambda: seen_elsewhere.append(precision.chosen_precision()))
+        worker.start()
+        worker.join()
+        with precision.forced("float32"):  # nested: the inner block wins, then the outer one is back
+            assert precision.chosen_precision() == "float32"
+        assert precision.chosen_precision() == "bfloat16"
+    assert seen_elsewhere == ["float32"]  # another thread still reads the environment
+    assert precision.chosen_precision() == "float32"
     with pytest.raises(ValueError, match="unknown precision"):
         with precision.forced("fp16"):
             pass

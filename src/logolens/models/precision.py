@@ -14,12 +14,15 @@ Embeddings come out as float32 either way and are treated as the same embedding 
 and stored galleries stay valid across precisions).
 
 ``LOGOLENS_PRECISION`` (read at call time) chooses: ``auto`` (default: bfloat16 when the CPU has
-native support), ``float32`` or ``bfloat16``.
+native support), ``float32`` or ``bfloat16``. :func:`forced` overrides it for one block of code in
+one thread (or asyncio task) only, without touching the environment: an ONNX export checked in
+float32 on one thread leaves a request served in bfloat16 on another alone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import os
 from collections.abc import Iterator
@@ -28,6 +31,7 @@ import torch
 
 ENV_VAR = "LOGOLENS_PRECISION"
 CHOICES = ("auto", "float32", "bfloat16")
+_FORCED: contextvars.ContextVar[str | None] = contextvars.ContextVar("logolens_precision", default=None)  # set by forced()
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,7 +49,7 @@ def cpu_has_fast_bfloat16() -> bool:
 
 def chosen_precision() -> str:
     """``float32`` or ``bfloat16``: what backbone inference runs in now (see the module docstring)."""
-    value = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
+    value = _FORCED.get() or os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
     if value not in CHOICES:
         raise ValueError(f"{ENV_VAR}={value!r}: choose from {', '.join(CHOICES)}")
     if value == "auto":
@@ -65,15 +69,12 @@ def inference_context(device: torch.device | str = "cpu") -> contextlib.Abstract
 
 @contextlib.contextmanager
 def forced(precision: str) -> Iterator[None]:
-    """Run a block with ``LOGOLENS_PRECISION`` set to ``precision`` (e.g. to compare with float32)."""
+    """Run a block as if ``LOGOLENS_PRECISION`` were ``precision`` (e.g. to compare with float32),
+    in this thread or task only; the environment is not changed."""
     if precision not in CHOICES:
         raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(CHOICES)}")
-    before = os.environ.get(ENV_VAR)
-    os.environ[ENV_VAR] = precision
+    token = _FORCED.set(precision)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(ENV_VAR, None)
-        else:
-            os.environ[ENV_VAR] = before
+        _FORCED.reset(token)
