@@ -28,7 +28,7 @@ from logolens.data.formats import load_dataset
 from logolens.data.splits import split_dataset
 from logolens.data.synthetic import render_background
 from logolens.detector import LogoDetector
-from logolens.evaluation.detection import SHARE_BUCKETS, detection_report, write_detection_report
+from logolens.evaluation.detection import SHARE_BUCKETS, box_share, detection_report, write_detection_report
 from logolens.models import precision
 
 SPEED_SETTINGS = {  # (runtime, precision): (boxes refined, refiner passes, boxes re-scored) per image
@@ -55,7 +55,7 @@ def share_bucket_counts(report: dict, test) -> str:
     """``73 boxes in 18 images`` per share bucket: one photo of many small logos can fill a bucket."""
     parts = []
     for name, (low, high) in SHARE_BUCKETS.items():
-        images = sum(any(low <= np.sqrt(b.area) / max(r.width, r.height) < high for b in r.boxes) for r in test)
+        images = sum(any(low <= box_share(r, b) < high for b in r.boxes) for r in test)
         parts.append(f"{name}: {report['share_recall'][name]['n_boxes']} boxes in {images} images")
     return "; ".join(parts)
 

@@ -80,24 +80,23 @@ def detection_report(records: Sequence[ImageRecord], predictions: Sequence[Detec
     brands = list(brands)
     _check_inputs(records, predictions, brands, score_threshold)
     boxed = [i for i, record in enumerate(records) if record.boxes or not record.has_logo]
-    gts = [(r.box_xyxy, [box.brand for box in r.boxes])
-           for r in records]
-    ap50, ap = _coco_ap([records[i] for i in boxed], [predictions[i] for i in boxed], brands)
+    boxed_records, boxed_predictions = [records[i] for i in boxed], [predictions[i] for i in boxed]
+    boxed_gts = [(r.box_xyxy, [box.brand for box in r.boxes]) for r in boxed_records]
+    ap50, ap = _coco_ap(boxed_records, boxed_predictions, brands)
     n_per_brand = {brand: 0 for brand in brands}
     for record in records:
         for box in record.boxes:
             n_per_brand[box.brand] += 1
     scored = [brand for brand in brands if n_per_brand[brand]]
-    boxed_records = [records[i] for i in boxed]
-    found = _boxes_found([predictions[i] for i in boxed], [gts[i] for i in boxed], score_threshold, iou_threshold)
+    found = _boxes_found(boxed_predictions, boxed_gts, score_threshold, iou_threshold)
     return {
         "map50": float(np.mean([ap50[b] for b in scored])) if scored else None,
         "map": float(np.mean([ap[b] for b in scored])) if scored else None,
         "per_brand": {b: {"ap50": ap50[b], "ap": ap[b], "n_boxes": n_per_brand[b]} for b in scored},
         "size_recall": _recall_by(found, [box.area for record in boxed_records for box in record.boxes], SIZE_BUCKETS),
-        "share_recall": _recall_by(found, [_box_share(record, box) for record in boxed_records for box in record.boxes], SHARE_BUCKETS),
+        "share_recall": _recall_by(found, [box_share(record, box) for record in boxed_records for box in record.boxes], SHARE_BUCKETS),
         "image_level": _image_level(records, predictions, score_threshold),
-        "pr_curve": _pr_curve([predictions[i] for i in boxed], [gts[i] for i in boxed], score_threshold),
+        "pr_curve": _pr_curve(boxed_predictions, boxed_gts, score_threshold),
         "n_images": len(records),
         "n_images_box_level": len(boxed),  # images with boxes, and no-logo images
         "n_boxes": sum(n_per_brand.values()),
@@ -164,7 +163,8 @@ def _mean_defined(values: np.ndarray) -> float:
     return float(defined.mean()) if defined.size else -1.0
 
 
-def _box_share(record: ImageRecord, box) -> float:
+def box_share(record: ImageRecord, box) -> float:
+    """A box's share of its photo, the value :data:`SHARE_BUCKETS` buckets."""
     return float(np.sqrt(box.area)) / max(record.width, record.height, 1)
 
 
