@@ -13,8 +13,9 @@ from logolens.classifier import LogoClassifier
 from logolens.data.splits import split_dataset
 from logolens.data.synthetic import render_background
 from logolens.detections import box_iou
-from logolens.detector import LogoDetector, best_threshold
+from logolens.detector import FEATURES, LogoDetector, best_threshold
 from logolens.errors import ImageError, ModelError, NotFittedError
+from logolens.training.hard_negatives import BACKGROUND
 from conftest import VAL_FRACTION
 
 
@@ -43,6 +44,25 @@ def test_says_no_logo_on_backgrounds_more_often_than_on_logo_scenes(trained_dete
     rng = np.random.default_rng(7)
     alarms = np.mean([len(trained_detector.detect(render_background(rng, (320, 240)))) > 0 for _ in range(12)])
     assert logo_hits >= 0.7 and alarms <= 0.5 and logo_hits - alarms >= 0.4
+
+
+def test_crop_classifier_tells_planted_logos_from_the_heads_false_peaks(trained_detector, synthetic_dataset):
+    """The re-scoring classifier learnt a background class from the head's own false peaks, so
+    candidates on a planted logo are far more often called foreground than the others."""
+    assert trained_detector.classifier_.brands_ == [*trained_detector.brands_, BACKGROUND]
+    rng = np.random.default_rng(3)
+    scenes = [(Image.open(r.path).convert("RGB"), r.box_xyxy) for r in held_out(synthetic_dataset)]
+    scenes += [(render_background(rng, (320, 240)), np.zeros((0, 4))) for _ in range(4)]  # every candidate there is false
+    on_logo, elsewhere = [], []
+    for image, logos in scenes:
+        candidates = trained_detector._uncalibrated(image)
+        rescored = candidates.data["features"][:, FEATURES.index("rescored")] > 0
+        foreground = np.exp(candidates.data["features"][rescored, FEATURES.index("log_foreground_probability")])
+        hits = box_iou(candidates.xyxy[rescored], logos).max(axis=1, initial=0.0) > 0.5
+        on_logo += foreground[hits].tolist()
+        elsewhere += foreground[~hits].tolist()
+    assert len(on_logo) >= 5 and len(elsewhere) >= 5
+    assert np.mean(on_logo) >= 0.6 and np.mean(on_logo) - np.mean(elsewhere) >= 0.3
 
 
 def test_boxes_are_in_original_pixels_whatever_the_image_size(trained_detector, synthetic_dataset):
@@ -147,9 +167,11 @@ def test_settings_missing_from_an_older_folder_take_the_values_it_was_made_with(
     folder = Path(shutil.copytree(trained_detector_dir, tmp_path / "model"))
     manifest = json.loads((folder / "logolens.json").read_text())
     del manifest["settings"]["refine_passes"], manifest["settings"]["feature_blocks"]
+    manifest["calibration"]["weights"] = manifest["calibration"]["weights"][:-1]  # before the foreground feature
     (folder / "logolens.json").write_text(json.dumps(manifest))
     old = LogoDetector.load(folder)
     assert old.refine_passes == 1 and list(old.feature_blocks) == [12]
+    assert len(old.calibrator_["weights"]) == len(FEATURES) and old.calibrator_["weights"][-1] == 0.0
 
 
 @pytest.mark.parametrize("setting", [{"refine_passes": 0}, {"feature_blocks": (12, 10)}])

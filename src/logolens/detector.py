@@ -7,9 +7,12 @@ How it works (see :mod:`logolens.models.detector` for the network):
 2. Each heatmap peak is a candidate box. The best ``rescore`` candidates are cut out of the photo
    and re-scored by a crop classifier (:class:`~logolens.classifier.LogoClassifier`, trained on the
    same images), whose zoomed-in view names small logos far better than the coarse grid can;
-   the two brand distributions are combined by their geometric mean. When brands are enrolled
-   in the folder's gallery (``logolens brands add``), the same candidates are matched against it
-   (:mod:`logolens.recognition`): they may be named as an enrolled brand or as ``unknown``.
+   the two brand distributions are combined by their geometric mean. The classifier also knows a
+   ``BACKGROUND`` class, learnt from the places where the trained head fires on no logo
+   (:mod:`logolens.training.hard_negatives`), so it says how likely a candidate is a logo at
+   all. When brands are enrolled in the folder's gallery (``logolens brands add``), the same
+   candidates are matched against it (:mod:`logolens.recognition`): they may be named as an
+   enrolled brand or as ``unknown``.
 3. A logistic calibrator, fitted on validation images and on logo-free pictures (never on
    held-out test data), turns each candidate's evidence into the probability that it is a
    correct detection. Class-aware non-maximum suppression removes duplicates.
@@ -57,13 +60,15 @@ from logolens.progress import track
 from logolens.recognition import Recognition, active_gallery, combine, with_texts
 from logolens.training.detection_loop import DetectorTrainConfig, fit_detector_head
 from logolens.training.detection_targets import DenseTargets, dense_targets
+from logolens.training.hard_negatives import BACKGROUND, hard_negative_boxes, with_background
 
 MODEL = "dinov2-s14-detector"
 CLASSIFIER_DIR = "classifier"  # the re-scoring crop classifier's model folder, inside the detector's
 CHECKPOINT = "checkpoint.pt"
 REFINER_CHECKPOINT = "checkpoint-refiner.pt"
 REFINER_DIR = "refiner"  # the box refiner's head (a model folder of its own)
-FEATURES = ("objectness_logit", "refined_objectness_logit", "log_brand_probability", "refined", "rescored")  # calibrator inputs
+FEATURES = ("objectness_logit", "refined_objectness_logit", "log_brand_probability", "refined", "rescored",
+            "log_foreground_probability")  # calibrator inputs
 
 _SETTINGS = ("image_size", "feature_blocks", "epochs", "lr", "batch_size", "weight_decay", "patience", "train_scales", "refine",
              "refine_passes", "rescore", "classifier", "max_detections", "nms_iou", "calibrate", "seed")
@@ -155,8 +160,10 @@ class LogoDetector:
         self.classifier_, self.gallery_ = None, None  # a gallery is enrolled into the saved folder
         if self.rescore:
             self.classifier_ = LogoClassifier(self.classifier, seed=self.seed, cache_dir=self.cache_dir, progress=self.progress)
-            self.classifier_.fit(train, val)
-        self.calibrator_ = {"weights": [1.0, 0.0, 1.0, 0.0, 0.0], "bias": 0.0, "threshold": 0.5, "fitted": False}
+            grids = train_data[0][:len(records)] if float(self.train_scales[0]) == 1.0 else self._grids(records, 1.0, (0.0, 0.0))
+            negatives = self._hard_negatives(records, grids) | (self._hard_negatives(val_records, val_data[0]) if val_records else {})
+            self.classifier_.fit(with_background(train, negatives), with_background(val, negatives) if val is not None else None)
+        self.calibrator_ = {"weights": [1.0, 0.0, 1.0, 0.0, 0.0, 0.0], "bias": 0.0, "threshold": 0.5, "fitted": False}
         if self.calibrate and val_records:
             self._calibrate(val_records, val_data[0])
         if checkpoint is not None:
@@ -185,6 +192,11 @@ class LogoDetector:
         fit_detector_head(refiner.head, region_set(records, self.seed), region_set(val_records, self.seed + 1), config,
                           checkpoint, fingerprint + "-refiner", self.progress)
         return refiner.eval()
+
+    def _hard_negatives(self, records: Sequence[ImageRecord], grids: torch.Tensor) -> dict[ImageRecord, np.ndarray]:
+        """Where the trained head peaks on no logo in ``records`` (their full-size canvas ``grids``):
+        the crop classifier's ``BACKGROUND`` examples (:mod:`logolens.training.hard_negatives`)."""
+        return dict(zip(records, hard_negative_boxes(self.network_.head, records, grids, self.image_size)))
 
     def _fingerprint(self, records: Sequence[ImageRecord], val_records: Sequence[ImageRecord], config: DetectorTrainConfig) -> str:
         payload = [self.get_params(), config.__dict__, self.network_.config.__dict__, self.brands_,
@@ -296,13 +308,17 @@ class LogoDetector:
             opinions.append(opinion)
         xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, image.width)
         xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, image.height)
-        rescored = np.zeros(len(raw))
+        rescored, foreground = np.zeros(len(raw)), np.ones(len(raw))
         n = min(self.rescore, len(raw)) if self.classifier_ is not None else 0
         valid = (xyxy[:, 2] - xyxy[:, 0] >= 1) & (xyxy[:, 3] - xyxy[:, 1] >= 1)
         if n and valid[:n].any():
             chosen = np.where(valid[:n])[0]
             opinion = np.ones_like(opinions[0])
-            opinion[chosen] = self.classifier_.predict_proba([image] * len(chosen), [tuple(map(float, b)) for b in xyxy[chosen]])
+            crop_probs = self.classifier_.predict_proba([image] * len(chosen), [tuple(map(float, b)) for b in xyxy[chosen]])
+            if self.classifier_.brands_[-1] == BACKGROUND:  # a classifier trained with hard negatives (older ones were not)
+                foreground[chosen] = 1.0 - crop_probs[:, -1]
+                crop_probs = crop_probs[:, :-1] / crop_probs[:, :-1].sum(axis=1, keepdims=True).clip(1e-12)
+            opinion[chosen] = crop_probs
             opinions.append(opinion)
             rescored[chosen] = 1.0
         probs = np.exp(np.mean([np.log(np.clip(o, 1e-9, 1.0)) for o in opinions], axis=0))  # geometric mean of the opinions
@@ -317,7 +333,7 @@ class LogoDetector:
         best = probs.argmax(axis=1) if len(raw) else np.zeros(0, np.int64)
         top = probs.max(axis=1) if len(raw) else np.zeros(0)
         features = np.stack([_logit(raw.score), np.where(refined > 0, _logit(refined_heat), 0.0), np.log(np.clip(top, 1e-9, 1.0)),
-                             refined, rescored], axis=1).reshape(-1, len(FEATURES))
+                             refined, rescored, np.log(np.clip(foreground, 1e-6, 1.0))], axis=1).reshape(-1, len(FEATURES))
         brand = np.array([names[i] if ok else UNKNOWN for i, ok in zip(best, accepted)], dtype=object)
         source = np.array([sources[i] if ok else "gallery" for i, ok in zip(best, accepted)], dtype=object)
         brand_id = np.where((best < len(self.brands_)) & accepted, best, -1)
@@ -455,6 +471,8 @@ class LogoDetector:
             detector.brands_ = list(manifest["brands"])
             detector.preprocessing_ = get_entry(MODEL).preprocessing(detector.image_size)
             detector.calibrator_ = dict(manifest["calibration"])
+            if len(detector.calibrator_["weights"]) == len(FEATURES) - 1:  # saved before the foreground feature: it weighs nothing
+                detector.calibrator_["weights"] = [*detector.calibrator_["weights"], 0.0]
             if len(detector.calibrator_["weights"]) != len(FEATURES):
                 raise ValueError("calibrator weights do not match its features")
         except (KeyError, TypeError, ValueError) as error:
