@@ -1,16 +1,16 @@
 """Hard negatives for the re-scoring crop classifier: where the trained detector fires on no logo.
 
-The crop classifier that re-scores the detector's best candidates was trained on logo crops only,
-so it names *some* brand with confidence even for a crop of a shop sign, a face or a car grille,
-and those false candidates then compete with the real logo for the image's answer. The classic
+A crop classifier that re-scores the detector's best candidates but learnt from logo crops only
+names *some* brand with confidence even for a crop of a shop sign, a face or a car grille, and
+those false candidates then compete with the real logo for the image's answer. The classic
 second stage of a two-stage detector (R-CNN's "K + 1" classes) fixes that: the classifier also
 learns a ``BACKGROUND`` class, from crops around the detector's own heatmap peaks that overlap no
 logo box. Its probability is the detector's "is this a logo at all?" evidence
 (``log_foreground_probability`` in :data:`logolens.detector.FEATURES`).
 
-Only the heads' full-size canvases are used, and only raw heatmap peaks (no refinement), so mining
-costs one pass of the small head over grids that training already holds, plus the backbone
-embeddings of the new crops (cached like every crop embedding).
+Mining uses only the full-size canvases and raw heatmap peaks (no refinement), so it costs one pass
+of the small head over grids that training already holds, plus the backbone embeddings of the new
+crops (cached like every crop embedding).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from logolens.detections import box_iou
 from logolens.inference.letterbox import placement_for
 from logolens.models.detector import decode_peaks
 
-BACKGROUND = "<background>"  # the crop classifier's extra class; not a brand (brands are never empty-bracketed)
+BACKGROUND = "<background>"  # the crop classifier's extra class; a dataset with a brand of that name is refused
 PER_IMAGE = 6  # hard negatives kept per training image (the best-scoring false peaks)
 MAX_IOU = 0.3  # a peak overlapping a logo box less than this is background
 MIN_SIDE = 4.0  # pixels; thinner peaks are not worth a crop
