@@ -241,29 +241,30 @@ class LogoDetector:
 
     def _calibrate(self, records: Sequence[ImageRecord], grids: torch.Tensor) -> None:
         """Fit the calibrator and the no-logo threshold on validation images and logo-free pictures."""
-        per_image = []  # (features (N, len(FEATURES)), correct (N,), shows a logo)
+        per_image = []  # (features (N, len(FEATURES)), correct box (N,), names a brand the image shows (N,), shows a logo)
         with torch.no_grad():
             for record, grid in track(list(zip(records, grids)), "calibrating", enabled=self.progress):
                 image = load_image(record.path)
                 peaks = decode_peaks(*self.network_.head(grid[None].float()), max_peaks=self.max_detections)[0]
                 dets = self._candidates(image, placement_for(image.width, image.height, self.image_size), peaks)
                 hits = match_detections(record.box_xyxy, [b.brand for b in record.boxes], dets)
-                per_image.append((dets.data["features"], hits, bool(record.brands)))
+                named = np.array([brand in record.brands for brand in dets.brand], bool)
+                per_image.append((dets.data["features"], hits, named, bool(record.brands)))
             for _, picture in track(no_logo_images(records, seed=self.seed), "no-logo pictures", enabled=self.progress):
                 features = self._uncalibrated(picture).data["features"]
-                per_image.append((features, np.zeros(len(features), bool), False))
-        x = np.concatenate([f for f, _, _ in per_image]).reshape(-1, len(FEATURES))
-        y = np.concatenate([c for _, c, _ in per_image]).astype(float)
+                per_image.append((features, np.zeros(len(features), bool), np.zeros(len(features), bool), False))
+        x = np.concatenate([f for f, _, _, _ in per_image]).reshape(-1, len(FEATURES))
+        y = np.concatenate([c for _, c, _, _ in per_image]).astype(float)
         weights, bias = fit_logistic(x, y)
         self.calibrator_ = {"weights": weights.tolist(), "bias": bias, "fitted": True}
         positive, correct, negative = [], [], []
-        for features, hits, shows_logo in per_image:
+        for features, _, named, shows_logo in per_image:  # the threshold serves the image-level answer: brand only
             scores = self._score(features)
             best = int(scores.argmax()) if len(scores) else -1
             top = float(scores[best]) if best >= 0 else 0.0
             if shows_logo:
                 positive.append(top)
-                correct.append(bool(hits[best]) if best >= 0 else False)
+                correct.append(bool(named[best]) if best >= 0 else False)
             else:
                 negative.append(top)
         self.calibrator_.update(
