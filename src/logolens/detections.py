@@ -119,9 +119,7 @@ class Detections:
 
     def clipped(self, width: float, height: float) -> Detections:
         """Boxes clipped to the image ``[0, width] x [0, height]``; boxes left empty are dropped."""
-        xyxy = self.xyxy.copy()
-        xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, width)
-        xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, height)
+        xyxy = clip_boxes(self.xyxy, width, height)
         clipped = Detections(xyxy, self.score, self.brand_id, self.brand, self.source, self.data)
         return clipped[(xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])]
 
@@ -150,6 +148,14 @@ class Detections:
                  "boundingPoly": {"vertices": vertices}}
             )
         return annotations
+
+
+def clip_boxes(xyxy: np.ndarray, width: float, height: float) -> np.ndarray:
+    """A copy of boxes ``(N, 4)`` xyxy clipped to the image ``[0, width] x [0, height]``."""
+    xyxy = np.array(xyxy, copy=True)
+    xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, width)
+    xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, height)
+    return xyxy
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ from logolens.data.crops import CropSample
 from logolens.data.dataset import ImageRecord, LogoDataset
 from logolens.data.images import load_image
 from logolens.data.no_logo import no_logo_images
-from logolens.detections import Detections
+from logolens.detections import Detections, clip_boxes
 from logolens.errors import ModelError, NotFittedError
 from logolens.evaluation.calibration import binary_calibration_error, fit_logistic
 from logolens.evaluation.detection import detection_report, match_detections
@@ -307,8 +307,7 @@ class LogoDetector:
             opinion = np.ones_like(opinions[0])
             opinion[:n] = np.where(np.isnan(probs_r), opinions[0][:n], probs_r)
             opinions.append(opinion)
-        xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, image.width)
-        xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, image.height)
+        xyxy = clip_boxes(xyxy, image.width, image.height)
         rescored, foreground = np.zeros(len(raw)), np.ones(len(raw))
         n = min(self.rescore, len(raw)) if self.classifier_ is not None else 0
         valid = (xyxy[:, 2] - xyxy[:, 0] >= 1) & (xyxy[:, 3] - xyxy[:, 1] >= 1)

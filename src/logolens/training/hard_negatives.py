@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from logolens.data.dataset import Box, ImageRecord, LogoDataset
-from logolens.detections import box_iou
+from logolens.detections import box_iou, clip_boxes
 from logolens.inference.letterbox import placement_for
 from logolens.models.detector import decode_peaks
 
@@ -42,9 +42,8 @@ def hard_negative_boxes(head: torch.nn.Module, records: Sequence[ImageRecord], g
     for start in range(0, len(records), batch_size):
         peaks = decode_peaks(*head(grids[start:start + batch_size].float()), max_peaks=4 * per_image)
         for record, (boxes, _, _) in zip(records[start:start + batch_size], peaks):
-            xyxy = placement_for(record.width, record.height, image_size).to_image(boxes).astype(np.float64)
-            xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, record.width)
-            xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, record.height)
+            xyxy = clip_boxes(placement_for(record.width, record.height, image_size).to_image(boxes).astype(np.float64),
+                              record.width, record.height)
             keep = (xyxy[:, 2] - xyxy[:, 0] >= MIN_SIDE) & (xyxy[:, 3] - xyxy[:, 1] >= MIN_SIDE)
             if record.boxes:
                 keep &= box_iou(xyxy, record.box_xyxy).max(axis=1) < max_iou
