@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -73,6 +74,36 @@ def test_boxes_are_in_original_pixels_whatever_the_image_size(trained_detector, 
     nearest = 2 * small.xyxy[np.abs(2 * small.xyxy - big.xyxy[0]).max(axis=1).argmin()]  # the same logo may rank second there
     np.testing.assert_allclose(big.xyxy[0], nearest, atol=0.05 * image.width * 2)
     assert (big.xyxy[0, [0, 2]] <= image.width * 2).all() and (big.xyxy[0, [1, 3]] <= image.height * 2).all()
+
+
+def test_tiles_find_logos_too_small_for_the_whole_view(trained_detector, synthetic_dataset):
+    """Scenes pasted into photos three times their size: the whole view sees their logos at a
+    third of the size the detector trained on; 3 x 3 tiles show them about as large as in training."""
+    tiled = copy.copy(trained_detector)
+    tiled.tiles = 3
+    rng = np.random.default_rng(5)
+    found, total = {0: 0, 3: 0}, 0
+    for record in held_out(synthetic_dataset)[:8]:
+        scene = Image.open(record.path).convert("RGB")
+        photo = render_background(rng, (scene.width * 3, scene.height * 3))
+        at = (int(rng.integers(0, 2 * scene.width)), int(rng.integers(0, 2 * scene.height)))
+        photo.paste(scene, at)
+        logos = record.box_xyxy + np.array([*at, *at], np.float32)
+        for detector in (trained_detector, tiled):
+            dets = detector.detect(photo, min_score=0.0, max_results=5)
+            found[detector.tiles] += int((box_iou(logos, dets.xyxy).max(axis=1, initial=0.0) > 0.5).sum())
+        total += len(logos)
+    assert found[3] >= 0.5 * total and found[3] - found[0] >= 0.25 * total, (found, total)
+
+
+def test_recalibrating_with_the_training_settings_gives_the_stored_calibration(trained_detector_dir, synthetic_dataset):
+    detector = LogoDetector.load(trained_detector_dir, runtime="torch")
+    stored = dict(detector.calibrator_)
+    detector.recalibrate(split_dataset(synthetic_dataset, VAL_FRACTION, 0.0, 0).val)  # the images training calibrated on
+    np.testing.assert_allclose(detector.calibrator_["weights"], stored["weights"], rtol=1e-5, atol=1e-6)
+    assert detector.threshold_ == pytest.approx(stored["threshold"], abs=1e-5)
+    with pytest.raises(ValueError, match="no logo boxes"):
+        detector.recalibrate(synthetic_dataset.image_level())  # brands per image, no boxes
 
 
 def test_scores_are_probabilities_sorted_and_filtered(trained_detector, synthetic_dataset):
@@ -174,7 +205,7 @@ def test_settings_missing_from_an_older_folder_take_the_values_it_was_made_with(
     assert len(old.calibrator_["weights"]) == len(FEATURES) and old.calibrator_["weights"][-1] == 0.0
 
 
-@pytest.mark.parametrize("setting", [{"refine_passes": 0}, {"feature_blocks": (12, 10)}])
+@pytest.mark.parametrize("setting", [{"refine_passes": 0}, {"feature_blocks": (12, 10)}, {"tiles": -1}])
 def test_invalid_refinement_or_feature_settings_are_refused(synthetic_dataset, setting):
     with pytest.raises(ValueError):
         LogoDetector(**setting, epochs=1, cache_dir=False).fit(synthetic_dataset)

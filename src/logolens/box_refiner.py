@@ -24,7 +24,7 @@ import torch
 from logolens.data.crops import CropSample
 from logolens.data.dataset import ImageRecord
 from logolens.inference.embeddings import EmbeddingCache, embed_samples
-from logolens.inference.letterbox import Placement
+from logolens.inference.letterbox import Placement, region_placement as placement_of_region
 from logolens.models.detector import decode_peaks
 from logolens.training.detection_targets import DenseTargets, dense_targets
 
@@ -46,9 +46,7 @@ def candidate_region(xyxy: Sequence[float], context: float = CONTEXT) -> tuple[f
 
 def region_placement(region: Sequence[float]) -> Placement:
     """Canvas = (image - region corner) * SIZE / side: a square region fills the canvas exactly."""
-    side = region[2] - region[0]
-    scale = SIZE / side
-    return Placement(scale, -region[0] * scale, -region[1] * scale)
+    return placement_of_region(tuple(region), SIZE)
 
 
 def training_regions(record: ImageRecord, rng: np.random.Generator) -> list[tuple[float, float, float, float]]:

@@ -49,8 +49,9 @@ from logolens.gallery.enrol import embed_crops
 from logolens.gallery.folder import open_gallery
 from logolens.gallery.store import UNKNOWN
 from logolens.inference.embeddings import EmbeddingCache, default_cache_dir, embed_samples
-from logolens.inference.letterbox import Placement, letterbox, placement_for
+from logolens.inference.letterbox import Placement, letterbox, placement_for, region_placement
 from logolens.inference.onnx_runtime import ONNX_FILE, OnnxRunner, check_runtime, choose_runtime, export_is_current, export_onnx, quantize_onnx
+from logolens.inference.tiles import tile_keeps, tile_regions
 from logolens.models import precision
 from logolens.models.backbones import DINOV2_BLOCKS, backbone_id, dinov2_feature_id
 from logolens.models.detector import STORED_BLOCKS_DEFAULT, decode_peaks
@@ -70,7 +71,7 @@ REFINER_DIR = "refiner"  # the box refiner's head (a model folder of its own)
 FEATURES = ("objectness_logit", "refined_objectness_logit", "log_brand_probability", "refined", "rescored",
             "log_foreground_probability")  # calibrator inputs
 
-_SETTINGS = ("image_size", "feature_blocks", "epochs", "lr", "batch_size", "weight_decay", "patience", "train_scales", "refine",
+_SETTINGS = ("image_size", "feature_blocks", "epochs", "lr", "batch_size", "weight_decay", "patience", "train_scales", "tiles", "refine",
              "refine_passes", "rescore", "classifier", "max_detections", "nms_iou", "calibrate", "seed")
 
 
@@ -80,7 +81,10 @@ class LogoDetector:
     ``image_size``: canvas side in pixels (multiple of 14; 448 gives a 32 x 32 patch grid, about
     one patch per 16 original pixels of a 500 px photo). ``train_scales``: the image's longest
     side as a fraction of the canvas for each cached training view (smaller views teach small
-    logos). ``refine``: how many top candidates per image get a second, zoomed-in look that
+    logos). ``tiles``: besides the whole view, look at the photo in ``tiles`` x ``tiles``
+    overlapping tiles, each on its own canvas (:mod:`logolens.inference.tiles`; 0 or 1: the whole
+    view only) for logos too small for the whole view, at the cost of ``tiles**2`` more backbone
+    passes per photo (on FlickrLogos-27 it does not pay: the README says why). ``refine``: how many top candidates per image get a second, zoomed-in look that
     re-draws their box (:mod:`logolens.box_refiner`; 0: none), ``refine_passes`` times, each
     around the box of the pass before (two passes frame FlickrLogos-27 logos better, but let
     logos of brands enrolled later, which the refiner never saw, drift away: one is the default).
@@ -95,7 +99,7 @@ class LogoDetector:
     def __init__(
         self, image_size: int = 448, feature_blocks: Sequence[int] = DINOV2_BLOCKS, epochs: int = 60, lr: float = 1e-3,
         batch_size: int = 16, weight_decay: float = 1e-4, patience: int = 12, train_scales: Sequence[float] = (1.0, 0.6),
-        refine: int = 5, refine_passes: int = 1, rescore: int = 5, classifier: str = "dinov2-s14",
+        tiles: int = 0, refine: int = 5, refine_passes: int = 1, rescore: int = 5, classifier: str = "dinov2-s14",
         max_detections: int = 100, nms_iou: float = 0.5, calibrate: bool = True, seed: int = 0,
         cache_dir: str | Path | bool | None = None, progress: bool = False,
     ):
@@ -107,6 +111,7 @@ class LogoDetector:
         self.weight_decay = weight_decay
         self.patience = patience
         self.train_scales = train_scales
+        self.tiles = tiles
         self.refine = refine
         self.refine_passes = refine_passes
         self.rescore = rescore
@@ -139,9 +144,9 @@ class LogoDetector:
             raise ValueError(f"training data {train.name!r} has no logo boxes; detection training needs boxes")
         if not self.train_scales or not all(0.0 < float(s) <= 1.0 for s in self.train_scales):
             raise ValueError(f"train_scales must be fractions in (0, 1], got {list(self.train_scales)}")
-        if self.rescore < 0 or self.refine < 0 or self.refine_passes < 1 or self.max_detections < 1 or not 0.0 < self.nms_iou <= 1.0:
-            raise ValueError(f"refine and rescore must be >= 0, refine_passes and max_detections >= 1 and nms_iou in (0, 1]; got "
-                             f"{self.refine}, {self.rescore}, {self.refine_passes}, {self.max_detections}, {self.nms_iou}")
+        if self.tiles < 0 or self.rescore < 0 or self.refine < 0 or self.refine_passes < 1 or self.max_detections < 1 or not 0.0 < self.nms_iou <= 1.0:
+            raise ValueError(f"tiles, refine and rescore must be >= 0, refine_passes and max_detections >= 1 and nms_iou in (0, 1]; got "
+                             f"{self.tiles}, {self.refine}, {self.rescore}, {self.refine_passes}, {self.max_detections}, {self.nms_iou}")
         config = DetectorTrainConfig(self.epochs, self.lr, self.batch_size, self.weight_decay, self.patience, self.seed)
         self.brands_ = brands
         self.preprocessing_ = get_entry(MODEL).preprocessing(self.image_size)
@@ -226,7 +231,7 @@ class LogoDetector:
 
     def _grids(self, records: Sequence[ImageRecord], fill: float, offset: tuple[float, float]) -> torch.Tensor:
         cache = self._cache()
-        size, net = self.image_size, self.network_
+        size, net = self.image_size, self.network
 
         def embed(x: torch.Tensor) -> torch.Tensor:
             return net.forward_features(x).flatten(1)  # (B, C*h*w)
@@ -239,14 +244,29 @@ class LogoDetector:
         grid = self.network_.config.grid
         return torch.from_numpy(flat).reshape(len(records), -1, grid, grid).to(torch.float16)
 
+    def recalibrate(self, val: LogoDataset) -> LogoDetector:
+        """Refit the score calibration and the no-logo threshold on ``val`` (training-side images,
+        never the ones it will be judged on) for the current settings: a loaded detector's stored
+        calibration was fitted with the ``tiles``, ``refine`` and ``rescore`` it was trained with,
+        and its scores and threshold drift when they change."""
+        self._check_fitted()
+        records = [r for r in val if r.boxes or not r.brands]
+        if not any(r.boxes for r in records):
+            raise ValueError(f"calibration data {val.name!r} has no logo boxes")
+        unknown = sorted({b.brand for r in records for b in r.boxes} - set(self.brands_))
+        if unknown:
+            raise ValueError(f"calibration data {val.name!r} has brands the detector does not know: {unknown}")
+        self.network  # the patch grids need the PyTorch network, also when detection runs onnxruntime
+        self._calibrate(records, self._grids(records, 1.0, (0.0, 0.0)))
+        return self
+
     def _calibrate(self, records: Sequence[ImageRecord], grids: torch.Tensor) -> None:
         """Fit the calibrator and the no-logo threshold on validation images and logo-free pictures."""
         per_image = []  # (features (N, len(FEATURES)), correct box (N,), names a brand the image shows (N,), shows a logo)
         with torch.no_grad():
             for record, grid in track(list(zip(records, grids)), "calibrating", enabled=self.progress):
                 image = load_image(record.path)
-                peaks = decode_peaks(*self.network_.head(grid[None].float()), max_peaks=self.max_detections)[0]
-                dets = self._candidates(image, placement_for(image.width, image.height, self.image_size), peaks)
+                dets = self._candidates(image, self._peaks(image, grid))
                 hits = match_detections(record.box_xyxy, [b.brand for b in record.boxes], dets)
                 named = np.array([brand in record.brands for brand in dets.brand], bool)
                 per_image.append((dets.data["features"], hits, named, bool(record.brands)))
@@ -287,13 +307,43 @@ class LogoDetector:
         z = np.asarray(features, np.float64).reshape(-1, len(FEATURES)) @ np.asarray(self.calibrator_["weights"]) + self.calibrator_["bias"]
         return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
-    def _candidates(self, image: Image.Image, placement: Placement, peaks: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Detections:
-        """Heatmap peaks of one image as detections in its pixels: near-duplicates (IoU > 0.7)
-        merged, the best ``refine`` re-drawn by the box refiner, the best ``rescore`` re-scored by
-        the crop classifier, sorted by objectness, with the calibrator's inputs in
-        ``data["features"]`` (scores are still the raw objectness)."""
+    def _peaks(self, image: Image.Image, grid: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The head's heatmap peaks in one image as ``(boxes (N, 4) in its pixels, objectness (N,),
+        brand probabilities (N, K))``: those of the whole view (from its patch ``grid`` when it is
+        cached) and, with ``tiles`` > 1, the small ones of each tile that no inner edge of it cuts
+        (:func:`~logolens.inference.tiles.tile_keeps`)."""
+        views: list[tuple[Placement, tuple[float, float, float, float] | None]] = []
+        canvases, outputs = [], []
+        if grid is None:
+            canvas, placement = letterbox(image, self.image_size)
+            canvases.append(self.preprocessing_.to_tensor(canvas))
+        else:
+            placement = placement_for(image.width, image.height, self.image_size)
+            with torch.no_grad():
+                outputs.append(self.network.head(grid[None].float()))
+        views.append((placement, None))
+        for region in tile_regions(image.width, image.height, self.tiles) if self.tiles > 1 else []:
+            canvases.append(self.preprocessing_(image, region))
+            views.append((region_placement(region, self.image_size), region))
+        if canvases:
+            outputs.append(self._forward(torch.stack(canvases)))
+        peaks = [p for output in outputs for p in decode_peaks(*output, max_peaks=self.max_detections)]
+        boxes, heat, probs = [], [], []
+        for (placement, region), (canvas_boxes, canvas_heat, canvas_probs) in zip(views, peaks):
+            in_image = placement.to_image(canvas_boxes)
+            keep = tile_keeps(in_image, region, image.width, image.height) if region is not None else slice(None)
+            boxes.append(in_image[keep])
+            heat.append(canvas_heat[keep])
+            probs.append(canvas_probs[keep])
+        return np.concatenate(boxes), np.concatenate(heat), np.concatenate(probs)
+
+    def _candidates(self, image: Image.Image, peaks: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Detections:
+        """Heatmap ``peaks`` of one image (:meth:`_peaks`) as detections in its pixels:
+        near-duplicates (IoU > 0.7) merged, the best ``refine`` re-drawn by the box refiner, the
+        best ``rescore`` re-scored by the crop classifier, sorted by objectness, with the
+        calibrator's inputs in ``data["features"]`` (scores are still the raw objectness)."""
         boxes, heat, p_det = peaks
-        raw = Detections(placement.to_image(boxes), heat, np.zeros(len(boxes), np.int64), np.full(len(boxes), "", object), data={"probs": p_det})
+        raw = Detections(boxes, heat, np.zeros(len(boxes), np.int64), np.full(len(boxes), "", object), data={"probs": p_det})
         raw = raw.clipped(image.width, image.height).nms(0.7, class_aware=False)  # one candidate per logo
         xyxy, opinions = raw.xyxy.copy(), [raw.data["probs"].astype(np.float64)]
         refined_heat, refined = np.zeros(len(raw)), np.zeros(len(raw))
@@ -350,9 +400,7 @@ class LogoDetector:
             return (self.refiner_ if refiner else self.network)(x)
 
     def _uncalibrated(self, image: Image.Image) -> Detections:
-        canvas, placement = letterbox(image, self.image_size)
-        outputs = self._forward(self.preprocessing_.to_tensor(canvas)[None])
-        return self._candidates(image, placement, decode_peaks(*outputs, max_peaks=self.max_detections)[0])
+        return self._candidates(image, self._peaks(image))
 
     def detect(self, image: Image.Image | str | Path, min_score: float | None = None, max_results: int | None = None,
                ocr: bool = False) -> Detections:
@@ -466,7 +514,7 @@ class LogoDetector:
         if manifest.get("task") != "detect":
             raise ModelError(f"{directory}: a {manifest.get('task', 'classify')!r} model, not a logo detector; train one with 'logolens train --task detect'")
         try:
-            settings = {"feature_blocks": list(STORED_BLOCKS_DEFAULT), **manifest.get("settings", {})}
+            settings = {"feature_blocks": list(STORED_BLOCKS_DEFAULT), "tiles": 0, **manifest.get("settings", {})}  # older folders: no tiles
             detector = cls(**{k: v for k, v in settings.items() if k in _SETTINGS})
             detector.brands_ = list(manifest["brands"])
             detector.preprocessing_ = get_entry(MODEL).preprocessing(detector.image_size)

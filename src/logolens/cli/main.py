@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-calibrate", action="store_true", help="skip temperature scaling on the validation crops")
     train.add_argument("--cache-dir", help="embedding cache folder (default: $LOGOLENS_CACHE_DIR or ~/.cache/logolens)")
     train.add_argument("--no-onnx", action="store_true", help="do not export model.onnx for fast inference")
+    train.add_argument("--tiles", type=int, help="detect: also look at each photo in N x N overlapping tiles, for small logos "
+                                                 "(default: 0, the whole view only; 2: five backbone passes per photo)")
     train.add_argument("--refine", type=int, help="detect: top boxes per image re-drawn by the box refiner (default: 5; 0: off)")
     train.add_argument("--refine-passes", type=int, help="detect: looks the box refiner takes at each box, each around the last box (default: 1)")
     train.add_argument("--rescore", type=int, help="detect: top boxes per image re-scored by the crop classifier (default: 5; 0: off)")

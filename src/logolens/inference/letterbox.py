@@ -42,6 +42,13 @@ def placement_for(width: int, height: int, size: int, fill_fraction: float = 1.0
     return Placement(scale, float(round(offset[0] * (size - resized[0]))), float(round(offset[1] * (size - resized[1]))))
 
 
+def region_placement(region: tuple[float, float, float, float], size: int) -> Placement:
+    """Where a square ``region`` of an image (x1, y1, x2, y2 in its pixels; it may reach past the
+    edges) lands when cut and resized to a ``size`` x ``size`` canvas: it fills the canvas exactly."""
+    scale = size / (region[2] - region[0])
+    return Placement(scale, -region[0] * scale, -region[1] * scale)
+
+
 def letterbox(image: Image.Image, size: int, fill_fraction: float = 1.0, offset: tuple[float, float] = (0.0, 0.0)) -> tuple[Image.Image, Placement]:
     """``image`` scaled so its longest side is ``fill_fraction * size`` and pasted at ``offset``
     (a fraction of the free space, 0..1 per axis) on a ``size`` x ``size`` grey canvas."""
