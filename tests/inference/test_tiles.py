@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from logolens.inference.letterbox import region_placement
-from logolens.inference.tiles import OVERLAP, cut_by_inner_edge, tile_regions, tile_side
+from logolens.inference.tiles import MAX_SHARE, OVERLAP, cut_by_inner_edge, tile_keeps, tile_regions, tile_side
 from logolens.models.preprocessing import Preprocessing
 
 
@@ -63,6 +63,18 @@ def test_boxes_cut_by_an_inner_edge_are_found_but_not_those_at_the_photos_border
         [300, 100, 350, 150],  # in the middle
     ], np.float32)
     assert cut_by_inner_edge(boxes, region, 500, 375).tolist() == [True, True, False, False]
+
+
+def test_tiles_add_only_small_boxes_that_no_inner_edge_cuts():
+    region = (0.0, 0.0, 286.0, 286.0)  # the top-left tile of a 500 x 375 photo
+    small = MAX_SHARE * 500 - 5
+    boxes = np.array([
+        [100, 100, 100 + small, 100 + small],  # small, inside
+        [20, 20, 220, 120],                    # sqrt(w h) 141 > 0.15 x 500: the whole view's job
+        [250, 100, 286, 130],                  # small, cut by the inner right edge
+        [0, 0, 30, 30],                        # small, at the photo's own corner
+    ], np.float32)
+    assert tile_keeps(boxes, region, 500, 375).tolist() == [True, False, False, True]
 
 
 def test_fewer_than_one_tile_is_refused():
