@@ -54,8 +54,16 @@ def scored(detector: LogoDetector, test, threshold: float) -> tuple[dict, float]
     return detection_report(list(test), predictions, detector.brands_, threshold), per_image
 
 
+def table_values(report: dict, alarms: float) -> list[float]:
+    """The main table's numbers of one detection report and its false-alarm rate, in column order."""
+    level = report["image_level"]
+    return [report["map50"], report["map"], level["accuracy"], level["precision"], level["recall"], alarms,
+            report["size_recall"]["small"]["recall_any"] or 0.0,
+            *(report["share_recall"][name]["recall_any"] or 0.0 for name in SHARE_BUCKETS)]
+
+
 def tile_row(tiles: int, values: list[float], per_image: float, threshold: float | None = None) -> list[str]:
-    """A row of the tiles table from the main table's ``values`` (see ``main``)."""
+    """A row of the tiles table from the main table's ``values`` (:func:`table_values`)."""
     shown = [*values[:4], values[5], *values[7:]]  # mAP, mAP, accuracy, precision, false alarms, share recalls
     return [str(tiles), str(1 + (tiles * tiles if tiles > 1 else 0)), *(f"{v:.3f}" for v in shown),
             "" if threshold is None else f"{threshold:.2f}", f"{1 / per_image:.2f}"]
@@ -98,10 +106,7 @@ def main() -> None:
         report, per_image = scored(detector, outer.val, detector.threshold_)
         files = write_detection_report(report, out, stem="test")
         alarms = false_alarm_rate(detector)
-        level = report["image_level"]
-        values = [report["map50"], report["map"], level["accuracy"], level["precision"], level["recall"], alarms,
-                  report["size_recall"]["small"]["recall_any"] or 0.0,
-                  *(report["share_recall"][name]["recall_any"] or 0.0 for name in SHARE_BUCKETS)]
+        values = table_values(report, alarms)
         results.append(values)
         rows.append([str(seed), *(f"{v:.3f}" for v in values), f"{detector.threshold_:.2f}",
                      "unknown" if train_seconds is None else f"{train_seconds:.0f}", f"{1 / per_image:.1f}"])
@@ -132,11 +137,7 @@ def main() -> None:
         tiled.cache_dir, tiled.tiles = args.cache_dir, tiles
         tiled.recalibrate(first_val)
         report, per_image = scored(tiled, first_test, tiled.threshold_)
-        level = report["image_level"]
-        tile_rows.append(tile_row(tiles, [report["map50"], report["map"], level["accuracy"], level["precision"], level["recall"],
-                                          false_alarm_rate(tiled), report["size_recall"]["small"]["recall_any"] or 0.0,
-                                          *(report["share_recall"][name]["recall_any"] or 0.0 for name in SHARE_BUCKETS)],
-                                  per_image, tiled.threshold_))
+        tile_rows.append(tile_row(tiles, table_values(report, false_alarm_rate(tiled)), per_image, tiled.threshold_))
         print(" | ".join(tile_rows[-1]), flush=True)
     speed_of_day = machine_speed()
     mean, std = np.mean(results, axis=0), np.std(results, axis=0)

@@ -231,7 +231,7 @@ class LogoDetector:
 
     def _grids(self, records: Sequence[ImageRecord], fill: float, offset: tuple[float, float]) -> torch.Tensor:
         cache = self._cache()
-        size, net = self.image_size, self.network
+        size, net = self.image_size, self.network  # PyTorch's, also for a detector loaded to run onnxruntime
 
         def embed(x: torch.Tensor) -> torch.Tensor:
             return net.forward_features(x).flatten(1)  # (B, C*h*w)
@@ -256,7 +256,6 @@ class LogoDetector:
         unknown = sorted({b.brand for r in records for b in r.boxes} - set(self.brands_))
         if unknown:
             raise ValueError(f"calibration data {val.name!r} has brands the detector does not know: {unknown}")
-        self.network  # the patch grids need the PyTorch network, also when detection runs onnxruntime
         self._calibrate(records, self._grids(records, 1.0, (0.0, 0.0)))
         return self
 
