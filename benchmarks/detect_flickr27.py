@@ -62,11 +62,11 @@ def table_values(report: dict, alarms: float) -> list[float]:
             *(report["share_recall"][name]["recall_any"] or 0.0 for name in SHARE_BUCKETS)]
 
 
-def tile_row(tiles: int, values: list[float], per_image: float, threshold: float | None = None) -> list[str]:
+def tile_row(tiles: int, values: list[float], per_image: float, threshold: float) -> list[str]:
     """A row of the tiles table from the main table's ``values`` (:func:`table_values`)."""
     shown = [*values[:4], values[5], *values[7:]]  # mAP, mAP, accuracy, precision, false alarms, share recalls
     return [str(tiles), str(1 + (tiles * tiles if tiles > 1 else 0)), *(f"{v:.3f}" for v in shown),
-            "" if threshold is None else f"{threshold:.2f}", f"{1 / per_image:.2f}"]
+            f"{threshold:.2f}", f"{1 / per_image:.2f}"]
 
 
 def share_bucket_counts(report: dict, test) -> str:

@@ -8,6 +8,7 @@ import torch
 
 from logolens import box_refiner
 from logolens.data.dataset import Box, ImageRecord
+from logolens.inference.letterbox import region_placement
 
 
 def test_candidate_region_is_a_square_with_context_around_the_box():
@@ -18,7 +19,7 @@ def test_candidate_region_is_a_square_with_context_around_the_box():
 
 def test_region_placement_maps_the_region_onto_the_canvas():
     region = (40.0, 60.0, 140.0, 160.0)
-    placement = box_refiner.region_placement(region)
+    placement = region_placement(region, box_refiner.SIZE)
     np.testing.assert_allclose(placement.to_canvas(np.array([region]))[0], [0, 0, box_refiner.SIZE, box_refiner.SIZE], atol=1e-4)
     box = np.array([[60.0, 80.0, 100.0, 120.0]])
     np.testing.assert_allclose(placement.to_image(placement.to_canvas(box)), box, atol=1e-4)

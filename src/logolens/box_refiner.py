@@ -24,7 +24,7 @@ import torch
 from logolens.data.crops import CropSample
 from logolens.data.dataset import ImageRecord
 from logolens.inference.embeddings import EmbeddingCache, embed_samples
-from logolens.inference.letterbox import Placement, region_placement as placement_of_region
+from logolens.inference.letterbox import region_placement
 from logolens.models.detector import decode_peaks
 from logolens.training.detection_targets import DenseTargets, dense_targets
 
@@ -44,11 +44,6 @@ def candidate_region(xyxy: Sequence[float], context: float = CONTEXT) -> tuple[f
     return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
 
 
-def region_placement(region: Sequence[float]) -> Placement:
-    """Canvas = (image - region corner) * SIZE / side: a square region fills the canvas exactly."""
-    return placement_of_region(tuple(region), SIZE)
-
-
 def training_regions(record: ImageRecord, rng: np.random.Generator) -> list[tuple[float, float, float, float]]:
     """:data:`TRAIN_VIEWS` jittered crops around every box of ``record``."""
     regions = []
@@ -62,7 +57,7 @@ def training_regions(record: ImageRecord, rng: np.random.Generator) -> list[tupl
 
 def region_targets(record: ImageRecord, region: Sequence[float], brand_index: dict[str, int], grid: int) -> DenseTargets:
     """Targets on a region's canvas: every box of the record whose centre lies in the region."""
-    placement = region_placement(region)
+    placement = region_placement(region, SIZE)
     boxes = placement.to_canvas(record.box_xyxy)
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
     inside = (centres >= 0).all(axis=1) & (centres < SIZE).all(axis=1)
@@ -105,6 +100,6 @@ def refine_boxes(
             central = np.where(((centres >= low) & (centres <= high)).all(axis=1))[0]
             if len(central):
                 j = central[0]  # peaks come strongest first
-                refined[i] = region_placement(regions[i]).to_image(canvas_boxes[j : j + 1])[0]
+                refined[i] = region_placement(regions[i], SIZE).to_image(canvas_boxes[j : j + 1])[0]
                 heat[i], probs[i] = canvas_heat[j], canvas_probs[j]
     return refined, heat, probs

@@ -8,6 +8,7 @@ makes mapping boxes back exact.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +43,7 @@ def placement_for(width: int, height: int, size: int, fill_fraction: float = 1.0
     return Placement(scale, float(round(offset[0] * (size - resized[0]))), float(round(offset[1] * (size - resized[1]))))
 
 
-def region_placement(region: tuple[float, float, float, float], size: int) -> Placement:
+def region_placement(region: Sequence[float], size: int) -> Placement:
     """Where a square ``region`` of an image (x1, y1, x2, y2 in its pixels; it may reach past the
     edges) lands when cut and resized to a ``size`` x ``size`` canvas: it fills the canvas exactly."""
     scale = size / (region[2] - region[0])
