@@ -161,7 +161,8 @@ def main() -> None:
 Image-level 80/20 splits as above (seeds {', '.join(map(str, args.seeds))}); the detector trains on 80 % of the
 training side and calibrates on the other 20 %; scores are on the {len(first_test)} held-out test images.
 Backbone inference in {precision.chosen_precision()} (the default on this CPU, see the speed table for the others).
-Canvas {args.image_size} px; dense head on the frozen DINOv2 ViT-S/14 patch grid (tokens of blocks 10 and 12), the best 5
+Canvas {args.image_size} px; dense head on the frozen DINOv2 ViT-S/14 patch grid (tokens of blocks 10 and 12; boxes learnt by GIoU plus
+an L1 loss on the log distances to the box sides), the best 5
 candidates re-drawn by the box refiner (a second dense head on a 224-px crop around each, one pass) and re-scored by
 the DINOv2 crop classifier (27 brands and a background class learnt from the head's false peaks on training photos),
 logistic calibration, class-aware NMS. mAP with pycocotools (all detections); image-level numbers at the

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from logolens.models.detector import PATCH, decode_boxes, decode_peaks
-from logolens.training.detection_targets import dense_targets, detection_loss, giou_loss
+from logolens.training.detection_targets import dense_targets, detection_loss, giou_loss, log_distance_loss
 
 
 def test_targets_peak_at_each_logo_centre_with_its_box_and_brand():
@@ -60,7 +60,46 @@ def test_perfect_outputs_have_lower_loss_than_uninformed_ones_and_decode_to_the_
     good, parts = detection_loss(heat_good, ltrb.clamp_min(0.01), logits_good, batch)
     bad, _ = detection_loss(torch.zeros(1, grid, grid), torch.ones(1, 4, grid, grid), torch.zeros(1, 3, grid, grid), batch)
     assert float(good) < 0.1 < float(bad)
-    assert set(parts) == {"heat", "box", "brand"}
+    assert set(parts) == {"heat", "box", "size", "brand"}
     boxes, heat, probs = decode_peaks(heat_good, ltrb.clamp_min(0.01), logits_good)[0]
     assert len(boxes) == 1 and heat[0] > 0.99 and probs[0].argmax() == 1
     np.testing.assert_allclose(boxes[0], box[0], atol=1e-3)
+
+
+def _centred_ltrb(grid: int, half_side_patches: float) -> torch.Tensor:
+    """Predicted distances (1, 4, grid, grid) of a square box ``2 * half_side_patches`` wide centred on every patch."""
+    return torch.full((1, 4, grid, grid), float(half_side_patches))
+
+
+def test_log_distance_loss_is_scale_free():
+    grid = 8
+    row, col = 3, 4
+    cx, cy = (col + 0.5) * PATCH, (row + 0.5) * PATCH
+    for half in (0.5, 2.0):  # a logo one patch wide and one four patches wide, centred on the patch
+        box = torch.zeros(1, grid, grid, 4)
+        box[0, row, col] = torch.tensor([cx - half * PATCH, cy - half * PATCH, cx + half * PATCH, cy + half * PATCH])
+        exact = log_distance_loss(_centred_ltrb(grid, half), box)[0, row, col]
+        twice = log_distance_loss(_centred_ltrb(grid, 2 * half), box)[0, row, col]
+        assert float(exact) < 1e-6
+        assert abs(float(twice) - np.log(2)) < 1e-5  # twice too large costs log 2 at any size
+
+
+def test_log_distance_pull_on_a_far_too_large_box_does_not_fade_like_giou():
+    """Why the size loss exists: GIoU's push to shrink a box that contains the logo weakens as the
+    box grows, so small logos were predicted several times too large; the log loss pushes alike."""
+    grid = 8
+    row, col, half = 3, 4, 0.5
+    cx, cy = (col + 0.5) * PATCH, (row + 0.5) * PATCH
+    target = torch.tensor([[cx - half * PATCH, cy - half * PATCH, cx + half * PATCH, cy + half * PATCH]])
+    box = torch.zeros(1, grid, grid, 4)
+    box[0, row, col] = target[0]
+    pulls = {}
+    for factor in (2.0, 10.0):
+        log_size = torch.full((1, 4, grid, grid), float(np.log(half * factor)), requires_grad=True)
+        ltrb = torch.exp(log_size)  # the head predicts log distances, as DenseLogoHead does
+        giou = giou_loss(decode_boxes(ltrb)[0, row, col][None], target)[0]
+        giou_pull = torch.autograd.grad(giou, log_size)[0][0, :, row, col].abs().mean()
+        log_pull = torch.autograd.grad(log_distance_loss(torch.exp(log_size), box)[0, row, col], log_size)[0][0, :, row, col].abs().mean()
+        pulls[factor] = float(giou_pull), float(log_pull)
+    assert pulls[10.0][0] < 0.1 * pulls[2.0][0]  # GIoU: ten times too large is pulled back far less than twice
+    assert abs(pulls[10.0][1] - pulls[2.0][1]) < 1e-6 and pulls[10.0][1] > 0.2  # log distances: the same pull

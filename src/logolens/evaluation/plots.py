@@ -35,7 +35,7 @@ def plot_history(history: Sequence[dict], path: str | Path, title: str = "Traini
     epochs = [row["epoch"] for row in history]
     figure, (loss_axis, accuracy_axis) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
     if history and "accuracy" not in history[0]:
-        for key in ("heat", "box", "brand"):
+        for key in ("heat", "box", "size", "brand"):
             if key in history[0]:
                 accuracy_axis.plot(epochs, [row[key] for row in history], "o-", markersize=2.5, label=f"{key} loss")
         loss_axis.plot(epochs, [row["loss"] for row in history], "o-", markersize=2.5, label="training")

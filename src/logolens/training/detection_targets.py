@@ -8,6 +8,11 @@ Targets live on the patch grid (stride 14 canvas pixels, see :mod:`logolens.mode
 * ``box`` (h, w, 4): for patches inside a box (the box whose Gaussian is highest there), that
   box in canvas pixels; regression learns it from every such patch, weighted by ``weight``;
 * ``brand`` (h, w): the brand index of that box, -1 where there is none.
+
+Boxes are learnt by two losses on the same patches: GIoU, and an L1 loss on the logarithm of
+the four distances (:func:`log_distance_loss`). GIoU alone lets small logos come out far too
+large: a predicted box that contains the logo has GIoU = IoU = logo area / box area, whose pull to
+shrink fades as the box grows, so the head settles on the large sizes most training logos have.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from logolens.models.detector import PATCH, decode_boxes, patch_centres
+
+SIZE_LOSS_WEIGHT = 1.0  # weight of log_distance_loss in detection_loss
+MIN_DISTANCE = 0.25  # patches: target distances are floored here before the logarithm (a patch centre on a box edge)
 
 
 @dataclass(frozen=True)
@@ -71,10 +79,26 @@ def giou_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 1 - (iou - (hull - union) / hull.clamp_min(1e-6))
 
 
+def log_distance_loss(ltrb: torch.Tensor, target_box: torch.Tensor, stride: int = PATCH) -> torch.Tensor:
+    """``|log predicted - log target|`` of the four distances from each patch centre to the box
+    edges, averaged over the four: ``ltrb`` (B, 4, h, w) predicted, in patches; ``target_box``
+    (B, h, w, 4) canvas pixels xyxy. Returns (B, h, w); only patches inside their box mean anything.
+
+    Scale-free: a box twice too large costs log 2 whether the logo is 20 or 200 pixels wide, and
+    the pull does not fade as a wrong box grows (unlike GIoU's; see the module docstring)."""
+    h, w = ltrb.shape[-2:]
+    cx, cy = (torch.from_numpy(c).to(ltrb) for c in patch_centres(h, w, stride))
+    b = target_box
+    target = torch.stack([cx - b[..., 0], cy - b[..., 1], b[..., 2] - cx, b[..., 3] - cy], dim=-1) / stride  # (B, h, w, 4)
+    predicted = ltrb.permute(0, 2, 3, 1)
+    return (torch.log(predicted) - torch.log(target.clamp_min(MIN_DISTANCE))).abs().mean(dim=-1)
+
+
 def detection_loss(
     heat_logits: torch.Tensor, ltrb: torch.Tensor, logits: torch.Tensor, targets: DenseTargets
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Penalty-reduced focal loss on the heatmap + GIoU on boxes + cross-entropy on brands.
+    """Penalty-reduced focal loss on the heatmap + GIoU and log-distance L1 on boxes +
+    cross-entropy on brands.
 
     Shapes: ``heat_logits`` (B, h, w), ``ltrb`` (B, 4, h, w), ``logits`` (B, K, h, w).
     Returns the total and its parts (floats, for the history).
@@ -89,9 +113,10 @@ def detection_loss(
     if inside.any():
         w = targets.weight[inside]
         box_loss = (giou_loss(decode_boxes(ltrb)[inside], targets.box[inside]) * w).sum() / w.sum()
+        size_loss = (log_distance_loss(ltrb, targets.box)[inside] * w).sum() / w.sum()
         ce = F.cross_entropy(logits.permute(0, 2, 3, 1)[inside], targets.brand[inside], reduction="none")
         brand_loss = (ce * w).sum() / w.sum()
     else:
-        box_loss = brand_loss = heat_logits.sum() * 0.0
-    total = heat_loss + 2.0 * box_loss + brand_loss
-    return total, {"heat": heat_loss.item(), "box": box_loss.item(), "brand": brand_loss.item()}
+        box_loss = size_loss = brand_loss = heat_logits.sum() * 0.0
+    total = heat_loss + 2.0 * box_loss + SIZE_LOSS_WEIGHT * size_loss + brand_loss
+    return total, {"heat": heat_loss.item(), "box": box_loss.item(), "size": size_loss.item(), "brand": brand_loss.item()}
