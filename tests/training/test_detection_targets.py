@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from logolens.models.detector import PATCH, decode_boxes, decode_peaks
+from logolens.models.detector import PATCH, box_distances, decode_boxes, decode_peaks
 from logolens.training.detection_targets import dense_targets, detection_loss, giou_loss, log_distance_loss
 
 
@@ -33,6 +33,7 @@ def test_decode_boxes_measures_from_patch_centres():
     boxes = decode_boxes(ltrb)
     assert boxes.shape == (1, 2, 3, 4)
     np.testing.assert_allclose(boxes[0, 1, 2].numpy(), [2.5 * PATCH - PATCH, 1.5 * PATCH - PATCH, 2.5 * PATCH + PATCH, 1.5 * PATCH + PATCH])
+    np.testing.assert_allclose(box_distances(boxes).permute(0, 3, 1, 2).numpy(), ltrb.numpy(), atol=1e-5)  # and back
 
 
 def test_giou_loss_is_zero_for_identical_and_positive_for_disjoint_boxes():
@@ -71,13 +72,21 @@ def _centred_ltrb(grid: int, half_side_patches: float) -> torch.Tensor:
     return torch.full((1, 4, grid, grid), float(half_side_patches))
 
 
+def _box_on_patch(grid: int, row: int, col: int, half_side_patches: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """A square logo ``2 * half_side_patches`` wide centred on patch (row, col): as target boxes
+    (1, grid, grid, 4), set at that patch only, and as its xyxy (1, 4)."""
+    cx, cy, half = (col + 0.5) * PATCH, (row + 0.5) * PATCH, half_side_patches * PATCH
+    xyxy = torch.tensor([[cx - half, cy - half, cx + half, cy + half]])
+    boxes = torch.zeros(1, grid, grid, 4)
+    boxes[0, row, col] = xyxy[0]
+    return boxes, xyxy
+
+
 def test_log_distance_loss_is_scale_free():
     grid = 8
     row, col = 3, 4
-    cx, cy = (col + 0.5) * PATCH, (row + 0.5) * PATCH
     for half in (0.5, 2.0):  # a logo one patch wide and one four patches wide, centred on the patch
-        box = torch.zeros(1, grid, grid, 4)
-        box[0, row, col] = torch.tensor([cx - half * PATCH, cy - half * PATCH, cx + half * PATCH, cy + half * PATCH])
+        box, _ = _box_on_patch(grid, row, col, half)
         exact = log_distance_loss(_centred_ltrb(grid, half), box)[0, row, col]
         twice = log_distance_loss(_centred_ltrb(grid, 2 * half), box)[0, row, col]
         assert float(exact) < 1e-6
@@ -89,10 +98,7 @@ def test_log_distance_pull_on_a_far_too_large_box_does_not_fade_like_giou():
     box grows, so small logos were predicted several times too large; the log loss pushes alike."""
     grid = 8
     row, col, half = 3, 4, 0.5
-    cx, cy = (col + 0.5) * PATCH, (row + 0.5) * PATCH
-    target = torch.tensor([[cx - half * PATCH, cy - half * PATCH, cx + half * PATCH, cy + half * PATCH]])
-    box = torch.zeros(1, grid, grid, 4)
-    box[0, row, col] = target[0]
+    box, target = _box_on_patch(grid, row, col, half)
     pulls = {}
     for factor in (2.0, 10.0):
         log_size = torch.full((1, 4, grid, grid), float(np.log(half * factor)), requires_grad=True)

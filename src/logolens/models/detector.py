@@ -147,6 +147,15 @@ def decode_boxes(ltrb: torch.Tensor, stride: int = PATCH) -> torch.Tensor:
     return torch.stack([cx - d[..., 0], cy - d[..., 1], cx + d[..., 2], cy + d[..., 3]], dim=-1)
 
 
+def box_distances(boxes: torch.Tensor, stride: int = PATCH) -> torch.Tensor:
+    """The inverse of :func:`decode_boxes`: canvas boxes (B, h, w, 4) xyxy, one per patch, to the
+    distances (B, h, w, 4), in patches, from each patch centre to their left, top, right and bottom
+    sides (negative where the centre lies outside its box)."""
+    h, w = boxes.shape[1:3]
+    cx, cy = (torch.from_numpy(c).to(boxes) for c in patch_centres(h, w, stride))
+    return torch.stack([cx - boxes[..., 0], cy - boxes[..., 1], boxes[..., 2] - cx, boxes[..., 3] - cy], dim=-1) / stride
+
+
 @torch.no_grad()
 def decode_peaks(
     heat_logits: torch.Tensor, ltrb: torch.Tensor, logits: torch.Tensor, max_peaks: int = 50, min_heat: float = 0.02

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from logolens.models.detector import PATCH, decode_boxes, patch_centres
+from logolens.models.detector import PATCH, box_distances, decode_boxes, patch_centres
 
 SIZE_LOSS_WEIGHT = 1.0  # weight of log_distance_loss in detection_loss
 MIN_DISTANCE = 0.25  # patches: target distances are floored here before the logarithm (a patch centre on a box edge)
@@ -86,10 +86,7 @@ def log_distance_loss(ltrb: torch.Tensor, target_box: torch.Tensor, stride: int 
 
     Scale-free: a box twice too large costs log 2 whether the logo is 20 or 200 pixels wide, and
     the pull does not fade as a wrong box grows (unlike GIoU's; see the module docstring)."""
-    h, w = ltrb.shape[-2:]
-    cx, cy = (torch.from_numpy(c).to(ltrb) for c in patch_centres(h, w, stride))
-    b = target_box
-    target = torch.stack([cx - b[..., 0], cy - b[..., 1], b[..., 2] - cx, b[..., 3] - cy], dim=-1) / stride  # (B, h, w, 4)
+    target = box_distances(target_box.to(ltrb), stride)  # (B, h, w, 4)
     predicted = ltrb.permute(0, 2, 3, 1)
     return (torch.log(predicted) - torch.log(target.clamp_min(MIN_DISTANCE))).abs().mean(dim=-1)
 
