@@ -44,9 +44,11 @@ from logolens.detector import LogoDetector
 from logolens.evaluation.detection import detection_report
 from logolens.gallery.folder import enrol_brand
 from logolens.inference.ocr import ocr_available
+from logolens.models.storage import update_manifest
 from logolens.training.run import train_detector_and_report
 
 SHOTS = 5
+TRAINING_SECONDS = "training s (detector, classifier, gallery references; embedding caches as found)"
 
 
 def found_rate(records, predictions, new: list[str], threshold: float) -> float:
@@ -94,14 +96,18 @@ def main() -> None:
         rng, new, trained, outer, known_only = leave_brands_out(dataset, seed)  # the partition of fewshot_flickr27.py
         model = Path(args.out) / f"seed{seed}"
         if args.reuse_models and (model / "gallery.npz").is_file():  # trained and given its references by an earlier run
-            threshold = LogoDetector.load(model).threshold_
+            reused = LogoDetector.load(model)
+            threshold, seconds = reused.threshold_, reused.manifest_.get("training_seconds")  # as measured when it was trained
         else:
             shutil.rmtree(model, ignore_errors=True)
             started = time.perf_counter()
             summary = train_detector_and_report(known_only, model, LogoDetector(seed=seed, cache_dir=args.cache_dir, progress=True),
                                                 val_fraction=0.2)
-            record("training s (detector, classifier, gallery references; partitions trained in this run)", time.perf_counter() - started)
+            seconds = round(time.perf_counter() - started, 1)
+            update_manifest(model, {"training_seconds": seconds})
             threshold = summary["threshold"]
+        if seconds is not None:
+            record(TRAINING_SECONDS, seconds)
         test = list(outer.val)
         shows_new = np.array([bool(set(r.brands) & set(new)) for r in test])
         truth = np.array([r.primary_brand for r in test], dtype=object)

@@ -13,18 +13,24 @@ from PIL import Image
 
 from conftest import FEWSHOT_TRAINED, brand_order
 from logolens.detections import Detections, box_iou
-from logolens.detector import LogoDetector
+from logolens.detector import FEATURES, LogoDetector
 from logolens.gallery.folder import enrol_brand
 from logolens.gallery.store import UNKNOWN
 
 
-def test_enrolled_brand_is_detected_in_whole_photos(trained_detector_dir, fewshot_dataset, tmp_path):
-    model = shutil.copytree(trained_detector_dir, tmp_path / "detector")
+@pytest.fixture(scope="module")
+def enrolled_detector(trained_detector_dir, fewshot_dataset, tmp_path_factory):
+    """``(detector with the 9th few-shot brand enrolled from 6 scenes, that brand, its other scenes)``."""
+    model = shutil.copytree(trained_detector_dir, tmp_path_factory.mktemp("enrolled") / "detector")
     new = brand_order()[FEWSHOT_TRAINED]
     scenes = [r for r in fewshot_dataset if r.primary_brand == new]
     examples, tests = scenes[:6], scenes[6:]
     enrol_brand(model, new, [r.path for r in examples], [next(b.xyxy for b in r.boxes if b.brand == new) for r in examples])
-    detector = LogoDetector.load(model)
+    return LogoDetector.load(model), new, tests
+
+
+def test_enrolled_brand_is_detected_in_whole_photos(enrolled_detector, trained_detector_dir):
+    detector, new, tests = enrolled_detector
     before = LogoDetector.load(trained_detector_dir)
     found, found_before = [], []
     for record in tests:
@@ -37,6 +43,23 @@ def test_enrolled_brand_is_detected_in_whole_photos(trained_detector_dir, fewsho
     # on 4 trained brands the open-set threshold is strict: most boxes of the new brand stay
     # "unknown" (most are placed right, IoU >= 0.5, but the gallery does not accept them)
     assert sum(found) >= 1 and not any(found_before)
+
+
+def test_background_class_is_not_asked_about_boxes_the_gallery_names(enrolled_detector):
+    """The crop classifier's background class never saw the enrolled brand: a box the gallery
+    names as that brand gets the neutral foreground feature (log 1 = 0); every other re-scored
+    box keeps the classifier's, which is always below 1."""
+    detector, new, tests = enrolled_detector
+    column = FEATURES.index("log_foreground_probability")
+    named, others = [], []
+    for record in tests:
+        candidates = detector._uncalibrated(Image.open(record.path).convert("RGB"))
+        rescored = candidates.data["features"][:, FEATURES.index("rescored")] > 0
+        by_gallery = (candidates.brand == new) & rescored
+        named += candidates.data["features"][by_gallery, column].tolist()
+        others += candidates.data["features"][rescored & ~by_gallery, column].tolist()
+    assert named and others
+    assert all(value == 0.0 for value in named) and all(value < 0.0 for value in others)
 
 
 @pytest.mark.parametrize("said, text, enrolled, expected, source", [

@@ -12,7 +12,8 @@ How it works (see :mod:`logolens.models.detector` for the network):
    (:mod:`logolens.training.hard_negatives`), so it says how likely a candidate is a logo at
    all. When brands are enrolled in the folder's gallery (``logolens brands add``), the same
    candidates are matched against it (:mod:`logolens.recognition`): they may be named as an
-   enrolled brand or as ``unknown``.
+   enrolled brand or as ``unknown``. The background class never saw the enrolled brands, so
+   it is not asked about a box the gallery names as one of them.
 3. A logistic calibrator, fitted on validation images and on logo-free pictures (never on
    held-out test data), turns each candidate's evidence into the probability that it is a
    correct detection. Class-aware non-maximum suppression removes duplicates.
@@ -379,6 +380,11 @@ class LogoDetector:
             names, sources = recognition.names, recognition.sources
             probs = np.concatenate([probs, np.zeros((len(probs), len(names) - len(self.brands_)))], axis=1)
             probs[chosen], accepted[chosen] = recognition.probabilities, recognition.accepted
+            # The classifier's BACKGROUND class learnt "not a logo" against the trained brands only: to it an enrolled
+            # brand's logo looks like background. A box the gallery names an enrolled brand has passed the gallery's
+            # open-set threshold instead, so the classifier's verdict is left out (foreground 1, a neutral feature).
+            named_by_gallery = chosen[recognition.accepted & (recognition.probabilities.argmax(axis=1) >= len(self.brands_))]
+            foreground[named_by_gallery] = 1.0
         best = probs.argmax(axis=1) if len(raw) else np.zeros(0, np.int64)
         top = probs.max(axis=1) if len(raw) else np.zeros(0)
         features = np.stack([_logit(raw.score), np.where(refined > 0, _logit(refined_heat), 0.0), np.log(np.clip(top, 1e-9, 1.0)),
