@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/benchmarks/fewshot-detect")
     parser.add_argument("--cache-dir", help="embedding cache (default: the user cache)")
     parser.add_argument("--reuse-models", action="store_true",
-                        help="score the detectors an earlier run left in --out instead of training them again")
+                        help="score the detectors an earlier run left in --out instead of training them again (training seconds as that run recorded them)")
     parser.add_argument("--no-ocr", action="store_true", help="skip reading the kept boxes' text (--ocr)")
     args = parser.parse_args()
     use_ocr = not args.no_ocr and ocr_available()
