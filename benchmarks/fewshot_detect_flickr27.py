@@ -19,7 +19,9 @@ Reported per setting (refiner passes), mean over partitions:
 - before enrolment, the share of new-brand images answered with a trained brand (false claims).
 
 With rapidocr installed, the boxes kept at the no-logo threshold are also read as ``logolens detect
---ocr`` reads them (``LogoDetector.read_names``), and the image-level shares are reported again.
+--ocr`` reads them (``LogoDetector.read_names``), and the image-level shares are reported again; the
+gallery references then also hold the open-set threshold calibrated for reading text (``logolens
+train --ocr``; a reused model lacking it gets it as ``logolens brands init --ocr`` would).
 
     python benchmarks/fewshot_detect_flickr27.py [--data PATH] [--seeds 0 1 2] [--passes 1 2] [--cache-dir DIR] [--reuse-models] [--no-ocr]
 """
@@ -37,12 +39,15 @@ from fewshot_flickr27 import leave_brands_out, shots_of
 from results import benchmark_parser, command_line, flickr27_or_exit, markdown_table, write_section
 from tqdm import tqdm
 
+from logolens.data.crops import logo_samples
 from logolens.data.formats import load_dataset
 from logolens.data.images import load_image
+from logolens.data.splits import split_dataset
 from logolens.detections import box_iou
 from logolens.detector import LogoDetector
 from logolens.evaluation.detection import detection_report
-from logolens.gallery.folder import enrol_brand
+from logolens.gallery.enrol import gallery_cache
+from logolens.gallery.folder import build_reference, enrol_brand, open_gallery
 from logolens.inference.ocr import ocr_available
 from logolens.models.storage import update_manifest
 from logolens.training.run import train_detector_and_report
@@ -98,11 +103,15 @@ def main() -> None:
         if args.reuse_models and (model / "gallery.npz").is_file():  # trained and given its references by an earlier run
             reused = LogoDetector.load(model)
             threshold, seconds = reused.threshold_, reused.manifest_.get("training_seconds")  # as measured when it was trained
+            if use_ocr and open_gallery(model).calibration.text_threshold is None:  # logolens brands init --ocr
+                split = split_dataset(known_only, 0.2, 0.0, seed)  # the training run's split (its seed is the detector's)
+                build_reference(model, logo_samples(split.train) + logo_samples(split.val), cache=gallery_cache(args.cache_dir),
+                                progress=True, read_text=True)
         else:
             shutil.rmtree(model, ignore_errors=True)
             started = time.perf_counter()
             summary = train_detector_and_report(known_only, model, LogoDetector(seed=seed, cache_dir=args.cache_dir, progress=True),
-                                                val_fraction=0.2)
+                                                val_fraction=0.2, gallery_ocr=use_ocr)
             seconds = round(time.perf_counter() - started, 1)
             update_manifest(model, {"training_seconds": seconds})
             threshold = summary["threshold"]
@@ -166,7 +175,8 @@ of 20 brands (default settings), then 7 new brands enrolled into its folder from
 detection at the model's no-logo threshold names the new brand with IoU >= 0.5; "answer": the image's best
 detection's brand, or `none`. AP@0.5 with pycocotools over all 27 brands, averaged over the new or the trained ones.
 "with --ocr": the kept boxes' text read as `logolens detect --ocr` does (a brand name read names the box; with
-enrolled brands, another legible word makes it `unknown`).
+enrolled brands, another legible word makes it `unknown`, and the open set decides at the threshold the gallery calibrated
+for reading text, from its reference crops' text: `logolens train --ocr`).
 
 {table}
 """)

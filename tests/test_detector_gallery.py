@@ -86,6 +86,24 @@ def test_detect_ocr_weighs_text_as_classify_ocr(trained_detector, monkeypatch, s
     assert out.brand_id[0] == (expected if isinstance(expected, int) else -1)
 
 
+@pytest.mark.parametrize("with_text, text, expected, source", [
+    (True, "", "Vexa", "gallery"),        # clears the threshold calibrated for reading text: named, by the gallery
+    (True, "QWERTYUIOP", None, "ocr"),    # ... unless its text is another word
+    (False, "", None, "gallery"),         # below it too: still unknown
+])
+def test_detect_ocr_decides_unknown_at_the_threshold_calibrated_for_reading_text(trained_detector, monkeypatch, with_text, text,
+                                                                                 expected, source):
+    import logolens.inference.ocr as ocr
+
+    detector = copy.copy(trained_detector)
+    detector.gallery_ = SimpleNamespace(enrolled_brands=["Vexa"])
+    monkeypatch.setattr(ocr, "text_in", lambda image, box: [(text, 0.9)] if text else [])
+    box = Detections(np.array([[10.0, 10.0, 60.0, 40.0]]), np.array([0.7]), np.array([-1]), np.array([UNKNOWN], object),
+                     np.array(["gallery"], object), data={"visual_brand": np.array(["Vexa"], object), "accepted_with_text": np.array([with_text])})
+    out = detector.read_names(Image.new("RGB", (100, 80)), box)
+    assert (out.brand[0], out.source[0], out.brand_id[0]) == (expected or UNKNOWN, source, -1)
+
+
 @pytest.mark.parametrize("enrolled", [False, True])
 def test_detect_ocr_on_an_image_without_boxes_reads_nothing(trained_detector, monkeypatch, enrolled):
     import logolens.inference.ocr as ocr

@@ -137,6 +137,35 @@ def test_read_names_accepts_a_brand_named_and_rejects_other_words(monkeypatch, t
         assert top[0].score >= ocr.TEXT_RELIABILITY - 1e-6  # as sure as a reading
 
 
+@pytest.mark.parametrize("visual, with_text, texts, accepted", [
+    (False, True, [], True),                        # above the threshold calibrated for reading text: accepted
+    (False, True, [("SPARKLING", 0.9)], False),     # ... unless the text says otherwise
+    (True, False, [], False),                       # below it: unknown, whatever the visual threshold said
+    (False, None, [], False),                       # a gallery calibrated without text: the visual decision
+])
+def test_reading_text_uses_the_threshold_calibrated_for_it(visual, with_text, texts, accepted):
+    from dataclasses import replace
+
+    from logolens.recognition import with_texts
+
+    result = replace(_recognition(visual), accepted_with_text=None if with_text is None else np.array([with_text]))
+    assert bool(with_texts(result, [texts]).accepted[0]) == accepted
+
+
+def test_a_gallery_calibrated_with_text_gives_the_decision_for_reading_text(enrolled_model):
+    from dataclasses import replace
+
+    from logolens.recognition import combine
+
+    gallery = open_gallery(enrolled_model[0])
+    queries, trained = gallery.vectors[:4], gallery.trained_brands
+    probabilities = np.full((len(queries), len(trained)), 1.0 / len(trained))
+    assert combine(probabilities, trained, gallery, queries).accepted_with_text is None
+    for threshold, expected in ((-1.5, True), (1.5, False)):
+        gallery.calibration = replace(gallery.calibration, text_threshold=threshold)
+        assert combine(probabilities, trained, gallery, queries).accepted_with_text.tolist() == [expected] * len(queries)
+
+
 def test_read_names_accepts_a_visually_rejected_crop_whose_name_is_read(monkeypatch):
     import logolens.inference.ocr as ocr
 

@@ -374,12 +374,14 @@ class LogoDetector:
         probs = np.exp(np.mean([np.log(np.clip(o, 1e-9, 1.0)) for o in opinions], axis=0))  # geometric mean of the opinions
         probs /= probs.sum(axis=1, keepdims=True).clip(1e-12) if len(probs) else 1.0
         names, sources, accepted = list(self.brands_), ["trained"] * len(self.brands_), np.ones(len(raw), bool)
+        accepted_with_text = accepted.copy()  # the open set's decision when the box's text is read too (read_names)
         if getattr(self, "gallery_", None) is not None and rescored.any():
             chosen = np.where(rescored > 0)[0]
             recognition = combine(probs[chosen], self.brands_, self.gallery_, embed_crops([image] * len(chosen), xyxy[chosen], self.gallery_.views))
             names, sources = recognition.names, recognition.sources
             probs = np.concatenate([probs, np.zeros((len(probs), len(names) - len(self.brands_)))], axis=1)
             probs[chosen], accepted[chosen] = recognition.probabilities, recognition.accepted
+            accepted_with_text[chosen] = recognition.accepted if recognition.accepted_with_text is None else recognition.accepted_with_text
             # The classifier's BACKGROUND class learnt "not a logo" against the trained brands only: to it an enrolled
             # brand's logo looks like background. A box the gallery names an enrolled brand has passed the gallery's
             # open-set threshold instead, so the classifier's verdict is left out (foreground 1, a neutral feature).
@@ -392,7 +394,9 @@ class LogoDetector:
         brand = np.array([names[i] if ok else UNKNOWN for i, ok in zip(best, accepted)], dtype=object)
         source = np.array([sources[i] if ok else "gallery" for i, ok in zip(best, accepted)], dtype=object)
         brand_id = np.where((best < len(self.brands_)) & accepted, best, -1)
-        dets = Detections(xyxy, raw.score, brand_id, brand, source, data={"features": features.astype(np.float32)})
+        data = {"features": features.astype(np.float32), "visual_brand": np.array([names[i] for i in best], dtype=object),
+                "accepted_with_text": accepted_with_text}  # the best brand by the pixels even where the open set said unknown
+        dets = Detections(xyxy, raw.score, brand_id, brand, source, data=data)
         return dets[valid].nms(0.7, class_aware=False)  # refined boxes may now coincide
 
     def _forward(self, x: torch.Tensor, refiner: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -434,23 +438,26 @@ class LogoDetector:
         (:func:`~logolens.recognition.with_texts`, the box's brand as its visual answer): a box
         whose text spells a brand (trained or enrolled) takes that brand's name, and with enrolled
         brands (open set) a box whose text holds a word that is not its brand's name is ``unknown``.
-        Either way its ``source`` is "ocr"; its score (a logo is there) is unchanged."""
+        Either way its ``source`` is "ocr"; its score (a logo is there) is unchanged. With a gallery
+        calibrated for reading text (``logolens train --ocr``), the open set decides at that
+        threshold: a box the pixels alone left ``unknown`` may be named after its best brand."""
         from logolens.inference.ocr import text_in
 
         gallery = getattr(self, "gallery_", None)
         names = list(self.brands_) + (gallery.enrolled_brands if gallery is not None else [])
         column = {name: j for j, name in enumerate(names)}
         visual = np.zeros((len(dets), len(names)), np.float32)
-        said = np.array([column.get(b, -1) for b in dets.brand], np.int64)
+        said = np.array([column.get(b, -1) for b in dets.data.get("visual_brand", dets.brand)], np.int64)
         visual[np.flatnonzero(said >= 0), said[said >= 0]] = 1.0
+        accepted = (said >= 0) & np.asarray(dets.data.get("accepted_with_text", dets.brand != UNKNOWN), bool)
         sources = ["trained"] * len(self.brands_) + ["gallery"] * (len(names) - len(self.brands_))
-        result = with_texts(Recognition(names, sources, visual, said >= 0, np.ones(len(dets), np.float32)),
+        result = with_texts(Recognition(names, sources, visual, accepted, np.ones(len(dets), np.float32)),
                             [text_in(image, box) for box in dets.xyxy], open_set=gallery is not None)
         best = result.probabilities.argmax(axis=1)  # names are never empty, so this holds for no boxes too
         read = result.read[np.arange(len(dets)), best]
-        by_text = result.rejected_by_text & (said >= 0)  # a box the gallery already called unknown keeps its source
+        by_text = result.rejected_by_text & accepted  # a box the gallery calls unknown anyway keeps its source
         brand = np.where(result.accepted, np.array(names, object)[best], UNKNOWN).astype(object)
-        source = np.where(read | by_text, "ocr", dets.source).astype(object)
+        source = np.where(read | by_text, "ocr", np.where(result.accepted, np.array(sources, object)[best], "gallery")).astype(object)
         brand_id = np.where(result.accepted & (best < len(self.brands_)), best, -1)
         return Detections(dets.xyxy, dets.score, brand_id, brand, source, dets.data)
 

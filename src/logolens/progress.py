@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from typing import TypeVar
 
 from rich.console import Console
@@ -27,10 +27,12 @@ def make_progress(enabled: bool) -> Progress:
 
 
 def track(items: Iterable[T], description: str, total: int | None = None, enabled: bool = True) -> Iterator[T]:
-    """Iterate ``items`` showing a bar when ``enabled``."""
+    """Iterate ``items`` showing a bar when ``enabled`` (``total`` defaults to ``len(items)`` where it has one)."""
     if not enabled:
         yield from items
         return
+    if total is None and isinstance(items, Sized):
+        total = len(items)
     with make_progress(True) as progress:
         task = progress.add_task(description, total=total, status="")
         for item in items:

@@ -114,6 +114,30 @@ def test_init_rebuilds_the_references_of_an_older_model(model_copy, capsys):
     assert {json.loads(r)["source"] for r in capsys.readouterr().out.splitlines()} == {"trained"}
 
 
+@pytest.mark.skipif(not __import__("logolens.inference.ocr", fromlist=["x"]).ocr_available(), reason="rapidocr is not installed")
+def test_init_with_ocr_calibrates_the_open_set_of_reading_text(model_copy, capsys):
+    from logolens.gallery.folder import open_gallery
+
+    assert open_gallery(model_copy).calibration.text_threshold is None
+    assert main(["brands", "init", "--model", str(model_copy), "--views", "0", "--ocr", "--no-progress"]) == 0
+    assert "with --ocr" in capsys.readouterr().out
+    calibration = open_gallery(model_copy).calibration
+    assert calibration.text_threshold is not None and calibration.simulated_text_false_accept <= 0.1
+
+
+def test_training_with_ocr_but_no_rapidocr_fails_before_training(synthetic_dataset_dir, tmp_path, monkeypatch, capsys):
+    import logolens.inference.ocr as ocr
+
+    ocr._reader.cache_clear()  # a reader made by an earlier test would pass the check
+    monkeypatch.setattr(ocr, "ocr_available", lambda: False)
+    out = tmp_path / "model"
+    try:
+        assert main(["train", "--data", str(synthetic_dataset_dir), "--out", str(out), "--ocr", "--no-progress"]) == 2
+    finally:
+        ocr._reader.cache_clear()
+    assert "pip install 'logolens[ocr]'" in capsys.readouterr().err and not out.exists()
+
+
 def _stale(model, enrolled: str | None = None, fewshot_dataset=None):
     """Rewrite the model's gallery as if an older logolens (another embedding) had made it."""
     from logolens.gallery.store import BrandGallery

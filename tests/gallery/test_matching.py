@@ -60,3 +60,21 @@ def test_calibrated_threshold_holds_its_false_accept_rate_on_new_brands():
 def test_too_few_brands_keep_the_defaults():
     x, brands, groups = crops(3, 5, seed=0)
     assert calibrate_open_set(x, brands, groups) == OpenSetCalibration()
+
+
+def test_text_threshold_counts_what_the_text_decides():
+    x, brands, groups = crops(16, 8, seed=0)
+    plain = calibrate_open_set(x, brands, groups)
+    assert plain.text_threshold is None  # no text read: --ocr keeps the visual threshold
+    nothing_read = calibrate_open_set(x, brands, groups, texts={})
+    assert nothing_read.text_threshold == plain.threshold and nothing_read.threshold == plain.threshold
+    # a slogan on 3 crops in 4 makes them unknown whatever their similarity: the threshold can come down
+    slogans = calibrate_open_set(x, brands, groups, texts={g: [("SPARKLING", 0.9)] for i, g in enumerate(groups) if i % 4})
+    assert slogans.threshold == plain.threshold and slogans.text_threshold < plain.threshold - 0.05
+    assert abs(slogans.simulated_text_false_accept - 0.05) < 0.03
+    # unread (low confidence) text changes nothing
+    faint = calibrate_open_set(x, brands, groups, texts={g: [("SPARKLING", 0.2)] for i, g in enumerate(groups) if i % 4})
+    assert faint.text_threshold == plain.threshold
+    # a crop whose text spells a gallery brand's name is accepted whatever its similarity: less room for the rest
+    names = calibrate_open_set(x, brands, groups, texts={g: [(str(b), 0.9)] for g, b in zip(groups[::40], brands[::40])})
+    assert names.text_threshold > plain.threshold

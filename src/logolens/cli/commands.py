@@ -79,6 +79,10 @@ def run_train(args: argparse.Namespace) -> int:
 
     source = {"path": str(Path(args.data).resolve()), "format": args.format,
               "images_dir": str(Path(args.images_dir).resolve()) if args.images_dir else None}
+    if args.ocr:  # before training, not after it
+        from logolens.inference.ocr import check_ocr
+
+        check_ocr()
     if args.task == "detect":
         return _train_detector(args, source)
     _refuse_options(args, DETECTOR_ONLY, "classify")
@@ -91,7 +95,7 @@ def run_train(args: argparse.Namespace) -> int:
         calibrate=not args.no_calibrate, seed=args.seed, cache_dir=args.cache_dir, progress=not args.no_progress,
     )
     summary = train_and_report(dataset, args.out, classifier, args.val_fraction, args.test_fraction, data_source=source,
-                               export_onnx=not args.no_onnx)
+                               export_onnx=not args.no_onnx, gallery_ocr=args.ocr)
     _print_summary(summary)
     return 0
 
@@ -112,7 +116,7 @@ def _train_detector(args: argparse.Namespace, source: dict) -> int:
                             seed=args.seed, cache_dir=args.cache_dir, progress=not args.no_progress)
     dataset = load_dataset(args.data, format=args.format, images_dir=args.images_dir)
     summary = train_detector_and_report(dataset, args.out, detector, args.val_fraction, args.test_fraction, data_source=source,
-                                        export_onnx=not args.no_onnx)
+                                        export_onnx=not args.no_onnx, gallery_ocr=args.ocr)
     print(f"trained the detector on {summary['train_images']} images ({summary['brands']} brands, {summary['epochs']} epochs); "
           f"no-logo threshold {summary['threshold']:.3f}")
     for part in ("val", "test"):
@@ -310,7 +314,7 @@ def _brands_list(args: argparse.Namespace) -> int:
             print(json.dumps(row))
         return 0
     table = Table(title=f"{args.model}: {len(gallery.trained_brands)} trained, {len(gallery.enrolled_brands)} enrolled brands; "
-                        f"unknown below similarity {gallery.calibration.threshold:.3f}")
+                        f"{_unknown_below(gallery.calibration)}")
     for column in ("brand", "source", "exemplars", "images"):
         table.add_column(column, justify="left" if column in ("brand", "source") else "right")
     for row in rows:
@@ -353,7 +357,13 @@ def _brands_init(args: argparse.Namespace) -> int:
         raise ValueError(f"--views must be >= 0, got {args.views}")
     dataset = training_side(args.model, args.data, args.format, args.images_dir)
     reference = build_reference(args.model, logo_samples(dataset), args.views, cache=gallery_cache(args.cache_dir),
-                                progress=not args.no_progress)
+                                progress=not args.no_progress, read_text=args.ocr)
     print(f"wrote the references of {len(reference.trained_brands)} trained brands ({len(reference)} vectors) to {args.model}; "
-          f"unknown below similarity {reference.calibration.threshold:.3f}")
+          f"{_unknown_below(reference.calibration)}")
     return 0
+
+
+def _unknown_below(calibration) -> str:
+    """The open set's thresholds in words."""
+    text = f" ({calibration.text_threshold:.3f} with --ocr)" if calibration.text_threshold is not None else ""
+    return f"unknown below similarity {calibration.threshold:.3f}{text}"

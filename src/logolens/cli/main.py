@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-calibrate", action="store_true", help="skip temperature scaling on the validation crops")
     train.add_argument("--cache-dir", help="embedding cache folder (default: $LOGOLENS_CACHE_DIR or ~/.cache/logolens)")
     train.add_argument("--no-onnx", action="store_true", help="do not export model.onnx for fast inference")
+    train.add_argument("--ocr", action="store_true", help="also read the text of every training crop, to calibrate the open set of "
+                                                     "'classify/detect --ocr' (needs rapidocr: pip install 'logolens[ocr]')")
     train.add_argument("--tiles", type=int, help="detect: also look at each photo in N x N overlapping tiles, for small logos "
                                                  "(default: 0, the whole view only; 2: five backbone passes per photo)")
     train.add_argument("--refine", type=int, help="detect: top boxes per image re-drawn by the box refiner (default: 5; 0: off)")
@@ -194,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--views", type=int, help="augmented views per crop, for references, examples and queries (default: 4); "
                                                 "changing it drops enrolled brands' compatibility")
     init.add_argument("--cache-dir", help="embedding cache folder")
+    init.add_argument("--ocr", action="store_true", help="also read the text of every reference crop, to calibrate the open set of "
+                                                       "'classify/detect --ocr' (needs rapidocr: pip install 'logolens[ocr]')")
     init.add_argument("--no-progress", action="store_true")
 
     commands.add_parser("models", help="list the model architectures")

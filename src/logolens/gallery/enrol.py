@@ -79,18 +79,39 @@ def embed_crops(images: Sequence, boxes: Sequence, views: int = VIEWS, batch_siz
     return (total / (1 + views)).astype(np.float32)
 
 
+def reference_texts(samples: Sequence[CropSample], progress: bool = False) -> dict[str, list[tuple[str, float]]]:
+    """The ``(text, confidence)`` lines read in each crop (:func:`~logolens.inference.ocr.text_in`),
+    keyed like the gallery's crops (:func:`~logolens.gallery.store.crop_of`); each image decoded once."""
+    from logolens.data.images import load_image
+    from logolens.inference.ocr import check_ocr, text_in
+    from logolens.progress import track
+
+    check_ocr()
+    by_image: dict[str, list[CropSample]] = {}
+    for sample in samples:
+        by_image.setdefault(str(sample.path), []).append(sample)
+    texts = {}
+    for path, crops in track(list(by_image.items()), "reading the references' text", enabled=progress):
+        image = load_image(path)
+        texts.update({crop_of(origin(sample, 0)): text_in(image, sample.box) for sample in crops})
+    return texts
+
+
 def _crop_rng(crop, view: int) -> np.random.Generator:
     digest = hashlib.sha256(crop.convert("RGB").tobytes() + f"/{crop.size}/{view}".encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
 def reference_gallery(samples: Sequence[CropSample], views: int = VIEWS, cache: EmbeddingCache | None = None,
-                      progress: bool = False) -> BrandGallery:
+                      progress: bool = False, read_text: bool = False) -> BrandGallery:
     """A gallery of a model's trained brands from its training crops: the references enrolled
-    brands are compared against, the whitening and the open-set calibration."""
+    brands are compared against, the whitening and the open-set calibration. ``read_text``
+    also reads the text in every crop, to calibrate the open set of ``--ocr`` as well
+    (:func:`~logolens.gallery.matching.calibrate_open_set`; needs rapidocr)."""
+    texts = reference_texts(samples, progress) if read_text else None
     vectors, origins = embed_examples(samples, views=views, cache=cache, progress=progress)
     brands = [s.brand for s in samples] * (1 + views)
     projection = Whitening.fit(vectors, brands)
-    calibration = calibrate_open_set(vectors, brands, [crop_of(o) for o in origins])
+    calibration = calibrate_open_set(vectors, brands, [crop_of(o) for o in origins], texts=texts)
     return BrandGallery(brand_embedding.embedder_id(), vectors, brands, ["trained"] * len(brands), origins, projection,
                         calibration, views=views)

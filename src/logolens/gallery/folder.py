@@ -102,13 +102,14 @@ def import_brands(model_dir: str | Path, source: str | Path, replace: bool = Fal
 
 
 def build_reference(model_dir: str | Path, samples: Sequence[CropSample], views: int | None = None, cache=None,
-                    progress: bool = False) -> BrandGallery:
+                    progress: bool = False, read_text: bool = False) -> BrandGallery:
     """(Re)write the gallery's trained references from training crops (``views`` augmented views
     each, default :data:`~logolens.gallery.enrol.VIEWS`), keeping enrolled brands (those of a
-    gallery made with another embedding or number of views cannot be kept: a warning names them)."""
+    gallery made with another embedding or number of views cannot be kept: a warning names them).
+    ``read_text`` also calibrates the open set of ``--ocr`` (reads every crop's text; rapidocr)."""
     from logolens.gallery.enrol import VIEWS, reference_gallery
 
-    reference = reference_gallery(samples, VIEWS if views is None else views, cache=cache, progress=progress)
+    reference = reference_gallery(samples, VIEWS if views is None else views, cache=cache, progress=progress, read_text=read_text)
     previous = _stored_gallery(model_dir, required=False)
     if previous is not None and previous.enrolled_brands:
         if previous.embedder == reference.embedder and previous.views == reference.views:

@@ -44,6 +44,7 @@ def train_and_report(
     export_onnx: bool = False,
     gallery: bool = True,
     gallery_views: int | None = None,
+    gallery_ocr: bool = False,
 ) -> dict:
     """Split ``dataset`` by image, fit ``classifier``, write the model folder ``out`` and its reports.
 
@@ -51,8 +52,9 @@ def train_and_report(
     in the manifest so ``logolens evaluate`` can find the held-out images again. ``export_onnx``
     also writes ``model.onnx`` (checked against PyTorch). ``gallery`` writes the brand gallery's
     trained references (from the training and validation crops; ``gallery_views`` augmented views
-    per crop, default :data:`logolens.gallery.enrol.VIEWS`). Returns a summary with the
-    validation metrics and calibration.
+    per crop, default :data:`logolens.gallery.enrol.VIEWS`; ``gallery_ocr`` also reads each crop's
+    text, to calibrate the open set of ``--ocr``). Returns a summary with the validation metrics
+    and calibration.
     """
     out = Path(out)
     split = _split(dataset, val_fraction, test_fraction, classifier.seed if split_seed is None else split_seed)
@@ -72,7 +74,7 @@ def train_and_report(
     if export_onnx:
         summary["onnx"] = str(classifier.export_onnx())
     if gallery:
-        summary["gallery"] = _write_gallery(out, split, gallery_views, classifier.cache_dir, classifier.progress)
+        summary["gallery"] = _write_gallery(out, split, gallery_views, classifier.cache_dir, classifier.progress, gallery_ocr)
     if len(split.val):
         report, _ = classifier.evaluate(split.val)
         write_report(report, out, title=f"{classifier.model}: validation")
@@ -93,10 +95,10 @@ def _run_record(split: Split, data_source: dict | None) -> dict:
     return {"data": data_source or {}, "split": {k: split_json[k] for k in ("seed", "val_fraction", "test_fraction")}}
 
 
-def _write_gallery(out: Path, split: Split, views: int | None, cache_dir, progress: bool) -> dict:
+def _write_gallery(out: Path, split: Split, views: int | None, cache_dir, progress: bool, read_text: bool = False) -> dict:
     """The trained brands' gallery references; returns their open-set calibration."""
     samples = logo_samples(split.train) + logo_samples(split.val)
-    reference = build_reference(out, samples, views, cache=gallery_cache(cache_dir), progress=progress)
+    reference = build_reference(out, samples, views, cache=gallery_cache(cache_dir), progress=progress, read_text=read_text)
     return {"references": len(reference), **reference.calibration.to_json()}
 
 
@@ -117,6 +119,7 @@ def train_detector_and_report(
     export_onnx: bool = False,
     gallery: bool = True,
     gallery_views: int | None = None,
+    gallery_ocr: bool = False,
 ) -> dict:
     """The detection counterpart of :func:`train_and_report`: split by image, fit (resumable: a
     checkpoint in ``out`` lets an interrupted run continue), save, and write ``history.csv/png``
@@ -135,7 +138,7 @@ def train_detector_and_report(
         summary["onnx"] = str(detector.export_onnx())
         detector = LogoDetector.load(out)
     if gallery:
-        summary["gallery"] = _write_gallery(out, split, gallery_views, detector.cache_dir, detector.progress)
+        summary["gallery"] = _write_gallery(out, split, gallery_views, detector.cache_dir, detector.progress, gallery_ocr)
     for part in ("val", "test"):
         if len(split.part(part)):
             report = detector.evaluate(split.part(part))
