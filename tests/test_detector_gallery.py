@@ -114,3 +114,20 @@ def test_detect_ocr_on_an_image_without_boxes_reads_nothing(trained_detector, mo
     none = Detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, object), np.zeros(0, object))
     out = detector.read_names(Image.new("RGB", (100, 80)), none)
     assert len(out) == 0 and out.brand.shape == (0,) and out.brand_id.shape == (0,)
+
+
+@pytest.mark.skipif(not __import__("logolens.inference.ocr", fromlist=["x"]).ocr_available(), reason="rapidocr is not installed")
+def test_detect_ocr_with_a_gallery_not_calibrated_for_text_says_how_to_calibrate_it(enrolled_detector, capsys):
+    import json
+    import warnings
+
+    from logolens.cli.main import main
+    from logolens.errors import LogolensWarning
+
+    detector, _, scenes = enrolled_detector
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", LogolensWarning)  # the test configuration makes them errors; the CLI prints them
+        assert main(["detect", "--model", str(detector.model_dir_), "--ocr", str(scenes[0].path)]) == 0
+    out, err = capsys.readouterr()
+    assert f"brands init --model {detector.model_dir_} --ocr" in err and len(err.strip().splitlines()) == 1
+    assert json.loads(out)["image"] == str(scenes[0].path)  # and the detection goes on

@@ -97,6 +97,27 @@ def test_ocr_names_a_wordmark(fewshot_model_dir):
     assert plain.source == "trained"
 
 
+@pytest.mark.skipif(not __import__("logolens.inference.ocr", fromlist=["x"]).ocr_available(), reason="rapidocr is not installed")
+def test_ocr_with_a_gallery_not_calibrated_for_text_says_how_to_calibrate_it(enrolled_model, tmp_path):
+    import warnings
+    from dataclasses import replace
+
+    from logolens.errors import LogolensWarning
+    from logolens.gallery.folder import gallery_path
+
+    model = enrolled_model[0]
+    with pytest.warns(LogolensWarning, match=r"brands init --model .* --ocr"):
+        BrandRecognizer.load(model, ocr=True)
+    calibrated = shutil.copytree(model, tmp_path / "calibrated")
+    gallery = open_gallery(calibrated)
+    gallery.calibration = replace(gallery.calibration, text_threshold=0.2)
+    gallery.save(gallery_path(calibrated))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LogolensWarning)
+        BrandRecognizer.load(calibrated, ocr=True)
+        BrandRecognizer.load(model)  # without --ocr there is nothing to say
+
+
 def test_ocr_without_rapidocr_is_one_clear_error(fewshot_model_dir, monkeypatch):
     import logolens.inference.ocr as ocr
     from logolens.errors import LogolensError

@@ -18,6 +18,7 @@ exactly as before enrolment.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from logolens.classifier import LogoClassifier, Prediction, as_image
-from logolens.errors import GalleryError
+from logolens.errors import GalleryError, LogolensWarning
 from logolens.gallery.folder import open_gallery
 from logolens.gallery.store import UNKNOWN, BrandGallery
 
@@ -66,6 +67,14 @@ def active_gallery(gallery: BrandGallery | None, trained_brands: Sequence[str], 
         raise GalleryError(f"{where}: the gallery's trained references ({len(gallery.trained_brands)} brands) are not this model's "
                            f"{len(trained_brands)} brands; rebuild them with 'logolens brands init'")
     return gallery
+
+
+def warn_if_not_calibrated_for_text(gallery: BrandGallery | None, where: str | Path) -> None:
+    """With ``--ocr`` and enrolled brands: say so when the gallery's open set has no threshold
+    calibrated for reading text (its references' text was never read), and how to get one."""
+    if gallery is not None and gallery.calibration.text_threshold is None:
+        warnings.warn(f"{where}: the open set was calibrated without reading text, so --ocr says 'unknown' at the visual threshold, "
+                      f"stricter than it needs; 'logolens brands init --model {where} --ocr' calibrates one for it", LogolensWarning, stacklevel=2)
 
 
 def combine(trained_probabilities: np.ndarray, trained_brands: Sequence[str], gallery: BrandGallery, vectors: np.ndarray) -> Recognition:
@@ -132,6 +141,7 @@ class BrandRecognizer:
             from logolens.inference.ocr import check_ocr
 
             check_ocr()
+            warn_if_not_calibrated_for_text(self.gallery, getattr(classifier, "model_dir_", "model"))
 
     @classmethod
     def load(cls, directory: str | Path, runtime: str = "auto", ocr: bool = False) -> BrandRecognizer:

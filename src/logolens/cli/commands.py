@@ -141,8 +141,10 @@ def run_detect(args: argparse.Namespace) -> int:
     detector = LogoDetector.load(args.model)
     if args.ocr:
         from logolens.inference.ocr import check_ocr
+        from logolens.recognition import warn_if_not_calibrated_for_text
 
         check_ocr()
+        warn_if_not_calibrated_for_text(detector.gallery_, args.model)
     failures = 0
     inputs = list(expand_inputs(args.images)) if args.annotate else args.images  # the copies must know every input first
     copies = AnnotatedCopies(args.annotate, inputs) if args.annotate else None
