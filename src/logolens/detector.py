@@ -381,7 +381,7 @@ class LogoDetector:
             names, sources = recognition.names, recognition.sources
             probs = np.concatenate([probs, np.zeros((len(probs), len(names) - len(self.brands_)))], axis=1)
             probs[chosen], accepted[chosen] = recognition.probabilities, recognition.accepted
-            accepted_with_text[chosen] = recognition.accepted if recognition.accepted_with_text is None else recognition.accepted_with_text
+            accepted_with_text[chosen] = recognition.accepted_before_reading
             # The classifier's BACKGROUND class learnt "not a logo" against the trained brands only: to it an enrolled
             # brand's logo looks like background. A box the gallery names an enrolled brand has passed the gallery's
             # open-set threshold instead, so the classifier's verdict is left out (foreground 1, a neutral feature).

@@ -48,6 +48,12 @@ class Recognition:
     # calibrated for it, ``accepted`` serves), see logolens.gallery.matching
     accepted_with_text: np.ndarray | None = None
 
+    @property
+    def accepted_before_reading(self) -> np.ndarray:
+        """The visual decision a reading of the text starts from: ``accepted_with_text`` where the
+        gallery has a threshold for it, else ``accepted``."""
+        return self.accepted if self.accepted_with_text is None else self.accepted_with_text
+
     def predictions(self, row: int, top_k: int = 5) -> list[Prediction]:
         order = np.argsort(-self.probabilities[row], kind="stable")[:top_k]
         read = self.read[row] if self.read is not None else np.zeros(len(self.names), bool)
@@ -122,8 +128,7 @@ def with_texts(result: Recognition, texts: Sequence[list[tuple[str, float]]], op
     best = probabilities.argmax(axis=1) if texts else np.zeros(0, np.int64)
     best_read = read[np.arange(len(best)), best]
     other_word = np.array([has_word(t) for t in texts], bool) & ~best_read if open_set else np.zeros(len(texts), bool)
-    visual = result.accepted if result.accepted_with_text is None else result.accepted_with_text
-    accepted = (visual | best_read) & ~other_word
+    accepted = (result.accepted_before_reading | best_read) & ~other_word
     # a rejection by text is as sure as a reading: P(accept) at most 1 - TEXT_RELIABILITY
     accept_probability = np.where(other_word, np.minimum(result.accept_probability, 1.0 - TEXT_RELIABILITY), result.accept_probability)
     return Recognition(result.names, result.sources, probabilities, accepted, accept_probability.astype(np.float32), read, other_word)
