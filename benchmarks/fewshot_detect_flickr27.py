@@ -39,18 +39,16 @@ from fewshot_flickr27 import leave_brands_out, shots_of
 from results import benchmark_parser, command_line, flickr27_or_exit, markdown_table, write_section
 from tqdm import tqdm
 
-from logolens.data.crops import logo_samples
 from logolens.data.formats import load_dataset
 from logolens.data.images import load_image
 from logolens.data.splits import split_dataset
 from logolens.detections import box_iou
 from logolens.detector import LogoDetector
 from logolens.evaluation.detection import detection_report
-from logolens.gallery.enrol import gallery_cache
-from logolens.gallery.folder import build_reference, enrol_brand, open_gallery
+from logolens.gallery.folder import enrol_brand, open_gallery
 from logolens.inference.ocr import ocr_available
 from logolens.models.storage import update_manifest
-from logolens.training.run import train_detector_and_report
+from logolens.training.run import train_detector_and_report, write_gallery
 
 SHOTS = 5
 TRAINING_SECONDS = "training s (detector, classifier, gallery references; embedding caches as found)"
@@ -104,9 +102,8 @@ def main() -> None:
             reused = LogoDetector.load(model)
             threshold, seconds = reused.threshold_, reused.manifest_.get("training_seconds")  # as measured when it was trained
             if use_ocr and open_gallery(model).calibration.text_threshold is None:  # logolens brands init --ocr
-                split = split_dataset(known_only, 0.2, 0.0, seed)  # the training run's split (its seed is the detector's)
-                build_reference(model, logo_samples(split.train) + logo_samples(split.val), cache=gallery_cache(args.cache_dir),
-                                progress=True, read_text=True)
+                # the references training wrote, from the training run's split (its seed is the detector's), text read too
+                write_gallery(model, split_dataset(known_only, 0.2, 0.0, seed), None, args.cache_dir, progress=True, read_text=True)
         else:
             shutil.rmtree(model, ignore_errors=True)
             started = time.perf_counter()

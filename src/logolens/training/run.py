@@ -74,7 +74,7 @@ def train_and_report(
     if export_onnx:
         summary["onnx"] = str(classifier.export_onnx())
     if gallery:
-        summary["gallery"] = _write_gallery(out, split, gallery_views, classifier.cache_dir, classifier.progress, gallery_ocr)
+        summary["gallery"] = write_gallery(out, split, gallery_views, classifier.cache_dir, classifier.progress, gallery_ocr)
     if len(split.val):
         report, _ = classifier.evaluate(split.val)
         write_report(report, out, title=f"{classifier.model}: validation")
@@ -95,8 +95,10 @@ def _run_record(split: Split, data_source: dict | None) -> dict:
     return {"data": data_source or {}, "split": {k: split_json[k] for k in ("seed", "val_fraction", "test_fraction")}}
 
 
-def _write_gallery(out: Path, split: Split, views: int | None, cache_dir, progress: bool, read_text: bool = False) -> dict:
-    """The trained brands' gallery references; returns their open-set calibration."""
+def write_gallery(out: Path, split: Split, views: int | None, cache_dir, progress: bool, read_text: bool = False) -> dict:
+    """The trained brands' gallery references, from the training and validation crops of ``split``
+    (what training writes; ``read_text`` also calibrates the open set of ``--ocr``); returns their
+    open-set calibration."""
     samples = logo_samples(split.train) + logo_samples(split.val)
     reference = build_reference(out, samples, views, cache=gallery_cache(cache_dir), progress=progress, read_text=read_text)
     return {"references": len(reference), **reference.calibration.to_json()}
@@ -138,7 +140,7 @@ def train_detector_and_report(
         summary["onnx"] = str(detector.export_onnx())
         detector = LogoDetector.load(out)
     if gallery:
-        summary["gallery"] = _write_gallery(out, split, gallery_views, detector.cache_dir, detector.progress, gallery_ocr)
+        summary["gallery"] = write_gallery(out, split, gallery_views, detector.cache_dir, detector.progress, gallery_ocr)
     for part in ("val", "test"):
         if len(split.part(part)):
             report = detector.evaluate(split.part(part))
