@@ -117,7 +117,7 @@ def test_detect_ocr_on_an_image_without_boxes_reads_nothing(trained_detector, mo
 
 
 @pytest.mark.skipif(not __import__("logolens.inference.ocr", fromlist=["x"]).ocr_available(), reason="rapidocr is not installed")
-def test_detect_ocr_with_a_gallery_not_calibrated_for_text_says_how_to_calibrate_it(enrolled_detector, capsys):
+def test_detect_ocr_with_models_not_calibrated_for_text_says_how_to_calibrate_them(enrolled_detector, capsys):
     import json
     import warnings
 
@@ -129,5 +129,7 @@ def test_detect_ocr_with_a_gallery_not_calibrated_for_text_says_how_to_calibrate
         warnings.simplefilter("always", LogolensWarning)  # the test configuration makes them errors; the CLI prints them
         assert main(["detect", "--model", str(detector.model_dir_), "--ocr", str(scenes[0].path)]) == 0
     out, err = capsys.readouterr()
-    assert f"brands init --model {detector.model_dir_} --ocr" in err and len(err.strip().splitlines()) == 1
+    # one line for the gallery's open set, one for the detector's scores (this one was trained without --ocr)
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and f"brands init --model {detector.model_dir_} --ocr" in lines[0] and "train --task detect --ocr" in lines[1]
     assert json.loads(out)["image"] == str(scenes[0].path)  # and the detection goes on

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,7 +44,7 @@ from logolens.data.dataset import ImageRecord, LogoDataset
 from logolens.data.images import load_image
 from logolens.data.no_logo import no_logo_images
 from logolens.detections import Detections, clip_boxes
-from logolens.errors import ModelError, NotFittedError
+from logolens.errors import LogolensWarning, ModelError, NotFittedError
 from logolens.evaluation.calibration import binary_calibration_error, fit_logistic
 from logolens.evaluation.detection import detection_report, match_detections
 from logolens.gallery.enrol import embed_crops
@@ -73,7 +74,7 @@ FEATURES = ("objectness_logit", "refined_objectness_logit", "log_brand_probabili
             "log_foreground_probability")  # calibrator inputs
 
 _SETTINGS = ("image_size", "feature_blocks", "epochs", "lr", "batch_size", "weight_decay", "patience", "train_scales", "tiles", "refine",
-             "refine_passes", "rescore", "classifier", "max_detections", "nms_iou", "calibrate", "seed")
+             "refine_passes", "rescore", "classifier", "max_detections", "nms_iou", "calibrate", "read_text", "seed")
 
 
 class LogoDetector:
@@ -93,7 +94,9 @@ class LogoDetector:
     classifier's registry model.
     ``max_detections`` caps candidates per image; ``nms_iou`` is the class-aware NMS overlap.
     ``feature_blocks``: the DINOv2 blocks whose patch tokens both heads read (see
-    :class:`~logolens.models.detector.DetectorConfig`).
+    :class:`~logolens.models.detector.DetectorConfig`). ``read_text``: calibration also reads the
+    text of every calibration picture, so that ``detect(ocr=True)`` scores its boxes knowing which
+    brand names the photo spells (a second calibrator and threshold; needs ``rapidocr``).
     Fitted attributes end in ``_``.
     """
 
@@ -101,7 +104,7 @@ class LogoDetector:
         self, image_size: int = 448, feature_blocks: Sequence[int] = DINOV2_BLOCKS, epochs: int = 60, lr: float = 1e-3,
         batch_size: int = 16, weight_decay: float = 1e-4, patience: int = 12, train_scales: Sequence[float] = (1.0, 0.6),
         tiles: int = 0, refine: int = 5, refine_passes: int = 1, rescore: int = 5, classifier: str = "dinov2-s14",
-        max_detections: int = 100, nms_iou: float = 0.5, calibrate: bool = True, seed: int = 0,
+        max_detections: int = 100, nms_iou: float = 0.5, calibrate: bool = True, read_text: bool = False, seed: int = 0,
         cache_dir: str | Path | bool | None = None, progress: bool = False,
     ):
         self.image_size = image_size
@@ -120,6 +123,7 @@ class LogoDetector:
         self.max_detections = max_detections
         self.nms_iou = nms_iou
         self.calibrate = calibrate
+        self.read_text = read_text
         self.seed = seed
         self.cache_dir = cache_dir
         self.progress = progress
@@ -148,6 +152,10 @@ class LogoDetector:
         if self.tiles < 0 or self.rescore < 0 or self.refine < 0 or self.refine_passes < 1 or self.max_detections < 1 or not 0.0 < self.nms_iou <= 1.0:
             raise ValueError(f"tiles, refine and rescore must be >= 0, refine_passes and max_detections >= 1 and nms_iou in (0, 1]; got "
                              f"{self.tiles}, {self.refine}, {self.rescore}, {self.refine_passes}, {self.max_detections}, {self.nms_iou}")
+        if self.read_text and self.calibrate:
+            from logolens.inference.ocr import check_ocr
+
+            check_ocr()  # before training, not after it
         config = DetectorTrainConfig(self.epochs, self.lr, self.batch_size, self.weight_decay, self.patience, self.seed)
         self.brands_ = brands
         self.preprocessing_ = get_entry(MODEL).preprocessing(self.image_size)
@@ -261,36 +269,39 @@ class LogoDetector:
         return self
 
     def _calibrate(self, records: Sequence[ImageRecord], grids: torch.Tensor) -> None:
-        """Fit the calibrator and the no-logo threshold on validation images and logo-free pictures."""
-        per_image = []  # (features (N, len(FEATURES)), correct box (N,), names a brand the image shows (N,), shows a logo)
+        """Fit the calibrator and the no-logo threshold on validation images and logo-free pictures;
+        with ``read_text``, also those of ``detect(ocr=True)``: the same candidates after the
+        photo's text is read (:meth:`_read_photo`), with whether their brand is spelt in it."""
+        visual, text = [], []  # per picture, see _calibration_entry
+
+        def add(image: Image.Image, dets: Detections, record: ImageRecord | None) -> None:
+            visual.append(_calibration_entry(dets.data["features"], dets, record))
+            if self.read_text:
+                read, in_photo = self._read_photo(image, dets)
+                text.append(_calibration_entry(np.c_[read.data["features"], in_photo.astype(float)], read, record))
+
         with torch.no_grad():
             for record, grid in track(list(zip(records, grids)), "calibrating", enabled=self.progress):
                 image = load_image(record.path)
-                dets = self._candidates(image, self._peaks(image, grid))
-                hits = match_detections(record.box_xyxy, [b.brand for b in record.boxes], dets)
-                named = np.array([brand in record.brands for brand in dets.brand], bool)
-                per_image.append((dets.data["features"], hits, named, bool(record.brands)))
+                add(image, self._candidates(image, self._peaks(image, grid)), record)
             for _, picture in track(no_logo_images(records, seed=self.seed), "no-logo pictures", enabled=self.progress):
-                features = self._uncalibrated(picture).data["features"]
-                per_image.append((features, np.zeros(len(features), bool), np.zeros(len(features), bool), False))
-        x = np.concatenate([f for f, _, _, _ in per_image]).reshape(-1, len(FEATURES))
-        y = np.concatenate([c for _, c, _, _ in per_image]).astype(float)
-        weights, bias = fit_logistic(x, y)
-        self.calibrator_ = {"weights": weights.tolist(), "bias": bias, "fitted": True}
-        positive, correct, negative = [], [], []
-        for features, _, named, shows_logo in per_image:  # the threshold serves the image-level answer: brand only
-            scores = self._score(features)
-            best = int(scores.argmax()) if len(scores) else -1
-            top = float(scores[best]) if best >= 0 else 0.0
-            if shows_logo:
-                positive.append(top)
-                correct.append(bool(named[best]) if best >= 0 else False)
-            else:
-                negative.append(top)
-        self.calibrator_.update(
-            threshold=best_threshold(positive, correct, negative), candidates=int(len(y)), correct_candidates=int(y.sum()),
-            ece=binary_calibration_error(self._score(x), y), positive_images=len(positive), no_logo_pictures=len(negative),
-        )
+                add(picture, self._uncalibrated(picture), None)
+        self.calibrator_ = _fit_calibrator(visual)
+        if self.read_text:
+            self.calibrator_["text"] = _fit_calibrator(text)
+
+    def _read_photo(self, image: Image.Image, dets: Detections) -> tuple[Detections, np.ndarray]:
+        """``dets`` (candidates in ``image``) with the photo's text read once
+        (:func:`~logolens.inference.ocr.read_lines`): each box weighs the lines around it as
+        :meth:`read_names` weighs a box's own reading, and ``(N,)`` says whether each box's brand
+        is spelt anywhere in the photo (``unknown`` never is), the text calibrator's extra input."""
+        from logolens.inference.ocr import lines_in, name_matches, read_lines
+
+        lines = read_lines(image)
+        dets = self.read_names(image, dets, [lines_in(lines, box) for box in dets.xyxy])
+        names = sorted({str(b) for b in dets.brand} - {UNKNOWN})
+        spelt = dict(zip(names, name_matches([(t, c) for t, c, _ in lines], names))) if names else {}
+        return dets, np.array([bool(spelt.get(str(b), False)) for b in dets.brand], bool)
 
     # -- detection --------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -303,9 +314,20 @@ class LogoDetector:
         self._check_fitted()
         return float(self.calibrator_.get("threshold", 0.5))
 
-    def _score(self, features: np.ndarray) -> np.ndarray:
-        z = np.asarray(features, np.float64).reshape(-1, len(FEATURES)) @ np.asarray(self.calibrator_["weights"]) + self.calibrator_["bias"]
-        return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+    @property
+    def text_threshold_(self) -> float | None:
+        """The no-logo threshold of ``detect(ocr=True)`` (``None``: calibrated without reading text)."""
+        self._check_fitted()
+        text = self.calibrator_.get("text")
+        return float(text["threshold"]) if text else None
+
+    def _score(self, features: np.ndarray, named_in_photo: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated scores of candidates' ``features``; with ``named_in_photo`` (whether each one's
+        brand is spelt in the photo), by the calibrator fitted with the photo's text read."""
+        x = np.asarray(features, np.float64).reshape(-1, len(FEATURES))
+        if named_in_photo is None:
+            return _calibrated(self.calibrator_, x)
+        return _calibrated(self.calibrator_["text"], np.c_[x, np.asarray(named_in_photo, np.float64).reshape(-1)])
 
     def _peaks(self, image: Image.Image, grid: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The head's heatmap peaks in one image as ``(boxes (N, 4) in its pixels, objectness (N,),
@@ -416,23 +438,33 @@ class LogoDetector:
         """Logos in one image (a path or a PIL image), best first, boxes in its pixels.
 
         ``min_score`` defaults to the calibrated no-logo threshold, so an empty result means "no
-        logo". ``ocr`` reads the text in each detected box: where it spells a brand name, the
-        box takes that brand; with enrolled brands, legible text that is not the box's brand
-        makes it ``unknown`` (``source`` "ocr" either way; see :meth:`read_names`). Raises
-        :class:`~logolens.errors.ImageError` for unusable image files.
+        logo". ``ocr`` reads text, and weighs a box's as :meth:`read_names` does: where it spells
+        a brand name, the box takes that brand; with enrolled brands, legible text that is not the
+        box's brand makes it ``unknown`` (``source`` "ocr" either way). A detector calibrated for
+        it (``read_text``: ``logolens train --task detect --ocr``) reads the whole photo once, gives
+        each box the lines around it, and scores every box knowing whether its brand's name is
+        spelt anywhere in the photo, kept from the threshold calibrated for that
+        (:attr:`text_threshold_`). Any other detector reads each kept box on its own and keeps its
+        scores (and warns). Raises :class:`~logolens.errors.ImageError` for unusable image files.
         """
         self._check_fitted()
         if max_results is not None and max_results < 1:
             raise ValueError(f"max_results must be >= 1, got {max_results}")
         picture = load_image(image) if isinstance(image, (str, Path)) else image.convert("RGB")
         dets = self._uncalibrated(picture)
-        dets = Detections(dets.xyxy, self._score(dets.data["features"]), dets.brand_id, dets.brand, dets.source, dets.data)
+        threshold, named_in_photo = self.threshold_, None
+        if ocr and self.text_threshold_ is not None:
+            threshold = self.text_threshold_
+            dets, named_in_photo = self._read_photo(picture, dets)
+        elif ocr:
+            warn_if_detector_not_calibrated_for_text(getattr(self, "model_dir_", "this detector"))
+        dets = Detections(dets.xyxy, self._score(dets.data["features"], named_in_photo), dets.brand_id, dets.brand, dets.source, dets.data)
         dets = dets.nms(self.nms_iou, class_aware=True)
-        dets = dets[dets.score >= (self.threshold_ if min_score is None else min_score)]
+        dets = dets[dets.score >= (threshold if min_score is None else min_score)]
         dets = dets[: max_results] if max_results is not None else dets
-        return self.read_names(picture, dets) if ocr else dets
+        return self.read_names(picture, dets) if ocr and named_in_photo is None else dets  # else the photo's text served
 
-    def read_names(self, image: Image.Image, dets: Detections) -> Detections:
+    def read_names(self, image: Image.Image, dets: Detections, texts: Sequence[list[tuple[str, float]]] | None = None) -> Detections:
         """``dets`` (of ``image``) with the text in each box read, as ``detect(ocr=True)`` does with
         the boxes it keeps, and weighed as ``classify --ocr`` does
         (:func:`~logolens.recognition.with_texts`, the box's brand as its visual answer): a box
@@ -440,7 +472,8 @@ class LogoDetector:
         brands (open set) a box whose text holds a word that is not its brand's name is ``unknown``.
         Either way its ``source`` is "ocr"; its score (a logo is there) is unchanged. With a gallery
         calibrated for reading text (``logolens train --ocr``), the open set decides at that
-        threshold: a box the pixels alone left ``unknown`` may be named after its best brand."""
+        threshold: a box the pixels alone left ``unknown`` may be named after its best brand.
+        ``texts``: each box's ``(text, confidence)`` lines when already read (default: read each box)."""
         from logolens.inference.ocr import text_in
 
         gallery = getattr(self, "gallery_", None)
@@ -452,7 +485,7 @@ class LogoDetector:
         accepted = (said >= 0) & np.asarray(dets.data.get("accepted_with_text", dets.brand != UNKNOWN), bool)
         sources = ["trained"] * len(self.brands_) + ["gallery"] * (len(names) - len(self.brands_))
         result = with_texts(Recognition(names, sources, visual, accepted, np.ones(len(dets), np.float32)),
-                            [text_in(image, box) for box in dets.xyxy], open_set=gallery is not None)
+                            [text_in(image, box) for box in dets.xyxy] if texts is None else texts, open_set=gallery is not None)
         best = result.probabilities.argmax(axis=1)  # names are never empty, so this holds for no boxes too
         read = result.read[np.arange(len(dets)), best]
         by_text = result.rejected_by_text & accepted  # a box the gallery calls unknown anyway keeps its source
@@ -535,6 +568,8 @@ class LogoDetector:
                 detector.calibrator_["weights"] = [*detector.calibrator_["weights"], 0.0]
             if len(detector.calibrator_["weights"]) != len(FEATURES):
                 raise ValueError("calibrator weights do not match its features")
+            if "text" in detector.calibrator_ and len(detector.calibrator_["text"]["weights"]) != len(FEATURES) + 1:
+                raise ValueError("the text calibrator's weights do not match its features")
         except (KeyError, TypeError, ValueError) as error:
             raise ModelError(f"{directory / MANIFEST}: incomplete or invalid manifest ({error!r})") from None
         detector.manifest_, detector.model_dir_ = manifest, directory
@@ -578,6 +613,53 @@ def _load_network(directory: Path, manifest: dict, runtime: str) -> tuple[torch.
     if choose_runtime(runtime, directory, export_is_current(directory, manifest)) == "onnx":
         return None, OnnxRunner(directory / ONNX_FILE)
     return load_model(directory)[0], None
+
+
+def warn_if_detector_not_calibrated_for_text(where: str | Path) -> None:
+    """``detect(ocr=True)`` with a detector calibrated without reading text: its boxes are scored
+    as without ``ocr`` (only their names are read), and it says how to get the calibration."""
+    warnings.warn(f"{where}: the detector's scores were calibrated without reading the photo's text, so --ocr only renames boxes; "
+                  f"'logolens train --task detect --ocr' calibrates them for it", LogolensWarning, stacklevel=3)
+
+
+def _calibrated(model: dict, x: np.ndarray) -> np.ndarray:
+    """P(correct detection) of candidates' calibrator inputs ``x`` (N, F) under a fitted ``model``."""
+    z = np.asarray(x, np.float64) @ np.asarray(model["weights"], np.float64) + model["bias"]
+    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+
+def _calibration_entry(features: np.ndarray, dets: Detections, record: ImageRecord | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """One calibration picture for :func:`_fit_calibrator`: the candidates' calibrator inputs,
+    which are a correct box, which name a brand the picture shows, and whether it shows a logo
+    (``record`` ``None``: a logo-free picture)."""
+    if record is None:
+        return features, np.zeros(len(dets), bool), np.zeros(len(dets), bool), False
+    hits = match_detections(record.box_xyxy, [b.brand for b in record.boxes], dets)
+    return features, hits, np.array([b in record.brands for b in dets.brand], bool), bool(record.brands)
+
+
+def _fit_calibrator(per_image: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, bool]]) -> dict:
+    """A logistic model of "this candidate is a correct detection" and its no-logo threshold, from
+    ``(calibrator inputs (N, F), correct box (N,), names a brand the image shows (N,), shows a logo)``
+    per calibration picture. The threshold serves the image-level answer, the best candidate's
+    brand (:func:`best_threshold`)."""
+    x = np.concatenate([f for f, *_ in per_image])
+    y = np.concatenate([c for _, c, *_ in per_image]).astype(float)
+    weights, bias = fit_logistic(x, y)
+    model = {"weights": weights.tolist(), "bias": bias, "fitted": True}
+    positive, correct, negative = [], [], []
+    for features, _, named, shows_logo in per_image:
+        scores = _calibrated(model, features)
+        best = int(scores.argmax()) if len(scores) else -1
+        top = float(scores[best]) if best >= 0 else 0.0
+        if shows_logo:
+            positive.append(top)
+            correct.append(bool(named[best]) if best >= 0 else False)
+        else:
+            negative.append(top)
+    model.update(threshold=best_threshold(positive, correct, negative), candidates=int(len(y)), correct_candidates=int(y.sum()),
+                 ece=binary_calibration_error(_calibrated(model, x), y), positive_images=len(positive), no_logo_pictures=len(negative))
+    return model
 
 
 def best_threshold(positive_scores: Sequence[float], positive_correct: Sequence[bool], negative_scores: Sequence[float]) -> float:

@@ -113,12 +113,13 @@ def _train_detector(args: argparse.Namespace, source: dict) -> int:
                 "weight_decay": args.weight_decay, "patience": args.patience, "tiles": args.tiles, "refine": args.refine, "refine_passes": args.refine_passes,
                 "rescore": args.rescore, "classifier": args.classifier}
     detector = LogoDetector(**{k: v for k, v in settings.items() if v is not None}, calibrate=not args.no_calibrate,
-                            seed=args.seed, cache_dir=args.cache_dir, progress=not args.no_progress)
+                            read_text=args.ocr, seed=args.seed, cache_dir=args.cache_dir, progress=not args.no_progress)
     dataset = load_dataset(args.data, format=args.format, images_dir=args.images_dir)
     summary = train_detector_and_report(dataset, args.out, detector, args.val_fraction, args.test_fraction, data_source=source,
                                         export_onnx=not args.no_onnx, gallery_ocr=args.ocr)
+    text = summary["calibration"].get("text")
     print(f"trained the detector on {summary['train_images']} images ({summary['brands']} brands, {summary['epochs']} epochs); "
-          f"no-logo threshold {summary['threshold']:.3f}")
+          f"no-logo threshold {summary['threshold']:.3f}" + (f" ({text['threshold']:.3f} with --ocr)" if text else ""))
     for part in ("val", "test"):
         if part in summary:
             for line in detection_summary_lines(summary[part], f"{part} ({summary[f'{part}_images']} images)"):

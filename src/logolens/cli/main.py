@@ -112,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--cache-dir", help="embedding cache folder (default: $LOGOLENS_CACHE_DIR or ~/.cache/logolens)")
     train.add_argument("--no-onnx", action="store_true", help="do not export model.onnx for fast inference")
     train.add_argument("--ocr", action="store_true", help="also read the text of every training crop, to calibrate the open set of "
-                                                     "'classify/detect --ocr' (needs rapidocr: pip install 'logolens[ocr]')")
+                                                     "'classify/detect --ocr', and with --task detect the text of every calibration "
+                                                     "photo, to calibrate the scores of 'detect --ocr' (needs rapidocr: pip install 'logolens[ocr]')")
     train.add_argument("--tiles", type=int, help="detect: also look at each photo in N x N overlapping tiles, for small logos "
                                                  "(default: 0, the whole view only; 2: five backbone passes per photo)")
     train.add_argument("--refine", type=int, help="detect: top boxes per image re-drawn by the box refiner (default: 5; 0: off)")
@@ -166,8 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--format", default="json", choices=("json", "vision"),
                         help="json: logolens lines (default); vision: Google Cloud Vision logoAnnotations")
     detect.add_argument("--annotate", metavar="DIR", help="also write copies of the images with boxes and labels drawn")
-    detect.add_argument("--ocr", action="store_true", help="name boxes whose text spells a brand; with enrolled brands, a box whose text "
-                                                             "is another word is 'unknown' (needs rapidocr: pip install 'logolens[ocr]')")
+    detect.add_argument("--ocr", action="store_true", help="read the photo's text: a model trained with --ocr scores boxes knowing which brand "
+                                                             "names the photo spells; boxes whose text spells a brand take its name; with "
+                                                             "enrolled brands, a box whose text is another word is 'unknown' (needs rapidocr: "
+                                                             "pip install 'logolens[ocr]')")
     detect.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
 
     brands = commands.add_parser("brands", help="the brand gallery of a model: enrol new brands from a few examples")

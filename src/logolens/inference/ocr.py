@@ -77,15 +77,37 @@ def _reader():
     return reader
 
 
-def read_texts(crop: Image.Image) -> list[tuple[str, float]]:
-    """``(text, confidence)`` of every text line found in a crop."""
-    crop = crop.convert("RGB")
-    scale = READ_SIDE / max(crop.size)
-    crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.BICUBIC)
-    result = _reader()(np.asarray(crop))
+def read_lines(image: Image.Image) -> list[tuple[str, float, tuple[float, float, float, float]]]:
+    """``(text, confidence, box)`` of every text line found in ``image``, read at :data:`READ_SIDE`
+    on its longer side; ``box`` is ``(x1, y1, x2, y2)`` around the line, in ``image``'s pixels."""
+    image = image.convert("RGB")
+    scale = READ_SIDE / max(image.size)
+    resized = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.BICUBIC)
+    result = _reader()(np.asarray(resized))
     texts = getattr(result, "txts", None) or ()
     scores = getattr(result, "scores", None) or ()
-    return [(str(text), float(score)) for text, score in zip(texts, scores)]
+    corners = getattr(result, "boxes", None)
+    corners = [np.zeros((1, 2))] * len(texts) if corners is None else [np.asarray(c, np.float64).reshape(-1, 2) / scale for c in corners]
+    return [(str(text), float(score), (*c.min(axis=0).tolist(), *c.max(axis=0).tolist())) for text, score, c in zip(texts, scores, corners)]
+
+
+def read_texts(crop: Image.Image) -> list[tuple[str, float]]:
+    """``(text, confidence)`` of every text line found in a crop (:func:`read_lines` without boxes)."""
+    return [(text, confidence) for text, confidence, _ in read_lines(crop)]
+
+
+def lines_in(lines: Sequence[tuple[str, float, Sequence[float]]], box: Sequence[float]) -> list[tuple[str, float]]:
+    """``(text, confidence)`` of the ``lines`` (:func:`read_lines`) centred in ``box`` with
+    :data:`CONTEXT` added on every side: the text :func:`text_in` would read there, taken from
+    one reading of the whole photo instead of a reading of the box."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    dx, dy = CONTEXT * (x2 - x1), CONTEXT * (y2 - y1)
+    inside = []
+    for text, confidence, (lx1, ly1, lx2, ly2) in lines:
+        cx, cy = (lx1 + lx2) / 2, (ly1 + ly2) / 2
+        if x1 - dx <= cx <= x2 + dx and y1 - dy <= cy <= y2 + dy:
+            inside.append((text, confidence))
+    return inside
 
 
 def normalise(text: str) -> str:
