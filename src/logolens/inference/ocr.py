@@ -9,7 +9,8 @@ said ``unknown``; with enrolled brands, legible text that does not name the best
 answer ``unknown`` (:func:`logolens.recognition.read_names`). It is a separate,
 switchable signal: visual scores are untouched without ``--ocr``. Whether it helps is measured in
 ``benchmarks/ocr_flickr27.py`` (trained classifiers) and ``benchmarks/fewshot_flickr27.py`` (with
-enrolled brands).
+enrolled brands). A detector calibrated for it reads a whole photo once instead (:func:`read_lines`)
+and gives each box the lines around it (:func:`lines_in`; ``benchmarks/detect_flickr27.py``).
 
 Names and texts are compared in capitals with everything but letters and digits removed; a text
 containing the whole name (3+ characters) matches, otherwise ``difflib``'s ratio must reach
