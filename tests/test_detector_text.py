@@ -161,3 +161,36 @@ def test_train_detect_ocr_calibrates_the_detector_for_text(synthetic_dataset_dir
     assert main(["train", "--task", "detect", "--data", str(synthetic_dataset_dir), "--out", str(tmp_path / "m"), "--ocr"]) == 0
     assert seen == {"read_text": True, "gallery_ocr": True}
     assert "no-logo threshold 0.250 (0.125 with --ocr)" in capsys.readouterr().out
+
+
+def test_evaluate_ocr_scores_detect_ocr_at_its_threshold(text_detector, synthetic_dataset, monkeypatch):
+    detector, _ = text_detector
+    monkeypatch.setattr(ocr, "read_lines", fake_reader(synthetic_dataset))
+    held = split_dataset(synthetic_dataset, VAL_FRACTION, 0.0, 0).val
+    with_text, visual = detector.evaluate(held, ocr=True), detector.evaluate(held)
+    assert with_text["score_threshold"] == pytest.approx(detector.text_threshold_)
+    assert visual["score_threshold"] == pytest.approx(detector.threshold_)
+    assert 0.0 <= with_text["map50"] <= 1.0
+
+
+def test_evaluate_ocr_needs_a_detector_calibrated_for_text(trained_detector, synthetic_dataset):
+    from logolens.errors import ModelError
+
+    with pytest.raises(ModelError, match="train --task detect --ocr"):
+        trained_detector.evaluate(split_dataset(synthetic_dataset, VAL_FRACTION, 0.0, 0).val, ocr=True)
+
+
+def test_evaluate_ocr_cli_writes_its_own_report_and_refuses_classifiers(text_detector, trained_model_dir, synthetic_dataset,
+                                                                        synthetic_dataset_dir, monkeypatch, tmp_path, capsys):
+    from logolens.cli.main import main
+
+    detector, _ = text_detector
+    monkeypatch.setattr(ocr, "read_lines", fake_reader(synthetic_dataset))
+    # the recalibrated folder has no training record of its own: score all of the generated images
+    assert main(["evaluate", "--model", str(detector.model_dir_), "--data", str(synthetic_dataset_dir), "--format", "flickr27",
+                 "--out", str(tmp_path), "--ocr", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "the photos' text read (--ocr)" in out
+    assert list(tmp_path.glob("*-ocr-metrics.json"))
+    assert main(["evaluate", "--model", str(trained_model_dir), "--ocr"]) == 2
+    assert "--ocr evaluates detectors" in capsys.readouterr().err

@@ -494,16 +494,21 @@ class LogoDetector:
         brand_id = np.where(result.accepted & (best < len(self.brands_)), best, -1)
         return Detections(dets.xyxy, dets.score, brand_id, brand, source, dets.data)
 
-    def evaluate(self, dataset: LogoDataset) -> dict:
+    def evaluate(self, dataset: LogoDataset, ocr: bool = False) -> dict:
         """Detection metrics on every image of ``dataset`` (all scores kept for mAP; image-level
-        numbers at the no-logo threshold), see :func:`~logolens.evaluation.detection.detection_report`."""
+        numbers at the no-logo threshold), see :func:`~logolens.evaluation.detection.detection_report`.
+        ``ocr``: as ``detect(ocr=True)`` answers, at its threshold; only for a detector calibrated
+        for it (``read_text``): any other would read every candidate box of every image."""
         self._check_fitted()
         unknown = sorted(set(dataset.brands) - set(self.brands_))
         if unknown:
             raise ValueError(f"dataset {dataset.name!r} has brands the detector does not know: {unknown}")
+        if ocr and self.text_threshold_ is None:
+            raise ModelError(f"{getattr(self, 'model_dir_', 'this detector')}: calibrated without reading the photo's text, so it cannot be "
+                             "evaluated with --ocr; train it with 'logolens train --task detect --ocr'")
         records = list(dataset)
-        predictions = [self.detect(r.path, min_score=0.0) for r in track(records, "detecting", enabled=self.progress)]
-        return detection_report(records, predictions, self.brands_, self.threshold_)
+        predictions = [self.detect(r.path, min_score=0.0, ocr=ocr) for r in track(records, "detecting", enabled=self.progress)]
+        return detection_report(records, predictions, self.brands_, self.text_threshold_ if ocr else self.threshold_)
 
     @property
     def network(self) -> torch.nn.Module:

@@ -213,9 +213,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.model}: a {task!r} model, but --task {args.task} was asked for")
     report, files = evaluate_model_dir(
         args.model, data=args.data, format=args.format, images_dir=args.images_dir, part=args.part, out=args.out,
-        progress=not args.no_progress,
+        progress=not args.no_progress, ocr=args.ocr,
     )
-    label = f"{report['part']} images of {report['data']}"
+    label = f"{report['part']} images of {report['data']}" + (", the photos' text read (--ocr)" if args.ocr else "")
     if task == "detect":
         for line in detection_summary_lines(report, label):
             print(line)

@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--part", choices=("train", "val", "test", "all"), help="which images to score")
     evaluate.add_argument("--task", choices=("classify", "detect"), help="the model's task (default: as recorded in the model)")
     evaluate.add_argument("--out", help="report folder (default: the model folder)")
+    evaluate.add_argument("--ocr", action="store_true", help="detectors trained with --ocr: score 'detect --ocr' (the photos' text read; "
+                                                               "written as PART-ocr-metrics.json)")
     evaluate.add_argument("--no-progress", action="store_true")
 
     classify = commands.add_parser("classify", help="print the top brands of each image as one JSON line")

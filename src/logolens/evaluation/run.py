@@ -25,6 +25,7 @@ def evaluate_model_dir(
     part: str | None = None,
     out: str | Path | None = None,
     progress: bool = False,
+    ocr: bool = False,
 ) -> tuple[dict, dict[str, Path]]:
     """Score the model in ``model_dir``; returns ``(report, written files)``.
 
@@ -32,7 +33,8 @@ def evaluate_model_dir(
     held-out images (test if the run had a test part, else validation), recomputed from the
     recorded seed and checked against ``split.json``. With other ``data``, ``part`` defaults to
     ``all``. Reports go to ``out`` (default: ``model_dir``) as ``<part>_metrics.json`` and
-    ``<part>_confusion.png``.
+    ``<part>_confusion.png``. ``ocr`` (detectors calibrated for reading the photo's text only)
+    scores ``detect --ocr``'s answers, written as ``<part>-ocr-metrics.json`` / ``<part>-ocr-pr.png``.
     """
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
@@ -45,13 +47,16 @@ def evaluate_model_dir(
         raise ValueError(f"unknown part {part!r}; choose from: {', '.join(PARTS)}")
     dataset = load_dataset(data, format=format, images_dir=images_dir)
     selected = dataset if part == "all" else _recorded_part(model_dir, manifest, dataset, part)
+    if ocr and manifest.get("task") != "detect":
+        raise ValueError(f"{model_dir}: --ocr evaluates detectors (logolens train --task detect --ocr); "
+                         f"for a classifier, benchmarks/ocr_flickr27.py measures it")
     if manifest.get("task") == "detect":
         from logolens.detector import LogoDetector
 
         detector = LogoDetector.load(model_dir)
         detector.progress = progress
-        report = {**detector.evaluate(selected), "part": part, "data": str(data), "task": "detect"}
-        return report, write_detection_report(report, out or model_dir, stem=part)
+        report = {**detector.evaluate(selected, ocr=ocr), "part": part, "data": str(data), "task": "detect", "ocr": ocr}
+        return report, write_detection_report(report, out or model_dir, stem=f"{part}-ocr" if ocr else part)
     classifier = LogoClassifier.load(model_dir)
     classifier.progress = progress
     report, _ = classifier.evaluate(selected)
