@@ -145,22 +145,50 @@ def test_fitting_for_text_without_rapidocr_fails_before_training(synthetic_datas
         detector.fit(synthetic_dataset)
 
 
-def test_train_detect_ocr_calibrates_the_detector_for_text(synthetic_dataset_dir, tmp_path, monkeypatch, capsys):
+def test_training_reports_a_text_detector_with_and_without_the_text(text_detector, trained_detector, synthetic_dataset,
+                                                                    monkeypatch, tmp_path):
+    from logolens.training.run import write_detection_reports
+
+    detector, _ = text_detector
+    monkeypatch.setattr(ocr, "read_lines", fake_reader(synthetic_dataset))
+    split = split_dataset(synthetic_dataset, VAL_FRACTION, 0.0, 0)
+    reports = write_detection_reports(detector, split, tmp_path / "text")
+    assert sorted(reports) == ["val", "val-ocr"]
+    assert reports["val-ocr"]["score_threshold"] == pytest.approx(detector.text_threshold_)
+    assert reports["val"]["score_threshold"] == pytest.approx(detector.threshold_)
+    assert reports["val-ocr"]["ocr"] is True and reports["val"]["ocr"] is False
+    saved = json.loads((tmp_path / "text" / "val-ocr-metrics.json").read_text())
+    assert saved["map50"] == pytest.approx(reports["val-ocr"]["map50"])
+    assert (tmp_path / "text" / "val-ocr-pr.png").read_bytes()[:4] == b"\x89PNG"
+    # a detector calibrated without the text is reported as before, and nothing is read
+    monkeypatch.setattr(ocr, "read_lines", lambda image: pytest.fail("read a photo"))
+    assert sorted(write_detection_reports(trained_detector, split, tmp_path / "visual")) == ["val"]
+    assert not list((tmp_path / "visual").glob("*-ocr-*"))
+
+
+def test_train_detect_ocr_calibrates_the_detector_for_text(text_detector, synthetic_dataset, synthetic_dataset_dir, tmp_path,
+                                                           monkeypatch, capsys):
     import logolens.training.run as run
     from logolens.cli.main import main
 
     seen = {}
+    held = split_dataset(synthetic_dataset, VAL_FRACTION, 0.0, 0).val
+    monkeypatch.setattr(ocr, "read_lines", fake_reader(synthetic_dataset))
+    reports = {"val": text_detector[0].evaluate(held), "val-ocr": text_detector[0].evaluate(held, ocr=True)}
 
     def fake_train(dataset, out, detector, *args, **kwargs):
         seen["read_text"], seen["gallery_ocr"] = detector.read_text, kwargs.get("gallery_ocr")
         return {"train_images": 30, "brands": 4, "epochs": 3, "threshold": 0.25, "calibration": {"text": {"threshold": 0.125}},
-                "model_dir": str(out)}
+                "model_dir": str(out), "val_images": len(held), **reports}
 
     monkeypatch.setattr(ocr, "check_ocr", lambda: None)
     monkeypatch.setattr(run, "train_detector_and_report", fake_train)
     assert main(["train", "--task", "detect", "--data", str(synthetic_dataset_dir), "--out", str(tmp_path / "m"), "--ocr"]) == 0
     assert seen == {"read_text": True, "gallery_ocr": True}
-    assert "no-logo threshold 0.250 (0.125 with --ocr)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "no-logo threshold 0.250 (0.125 with --ocr)" in out
+    assert f"val ({len(held)} images): " in out
+    assert f"val ({len(held)} images, the photos' text read (--ocr)): " in out
 
 
 def test_evaluate_ocr_scores_detect_ocr_at_its_threshold(text_detector, synthetic_dataset, monkeypatch):

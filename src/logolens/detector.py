@@ -497,8 +497,9 @@ class LogoDetector:
     def evaluate(self, dataset: LogoDataset, ocr: bool = False) -> dict:
         """Detection metrics on every image of ``dataset`` (all scores kept for mAP; image-level
         numbers at the no-logo threshold), see :func:`~logolens.evaluation.detection.detection_report`.
-        ``ocr``: as ``detect(ocr=True)`` answers, at its threshold; only for a detector calibrated
-        for it (``read_text``): any other would read every candidate box of every image."""
+        ``ocr``: as ``detect(ocr=True)`` answers, at its threshold (the report's ``ocr`` says which);
+        only for a detector calibrated for it (``read_text``): any other would read every candidate
+        box of every image."""
         self._check_fitted()
         unknown = sorted(set(dataset.brands) - set(self.brands_))
         if unknown:
@@ -508,7 +509,7 @@ class LogoDetector:
                              "evaluated with --ocr; train it with 'logolens train --task detect --ocr'")
         records = list(dataset)
         predictions = [self.detect(r.path, min_score=0.0, ocr=ocr) for r in track(records, "detecting", enabled=self.progress)]
-        return detection_report(records, predictions, self.brands_, self.text_threshold_ if ocr else self.threshold_)
+        return {**detection_report(records, predictions, self.brands_, self.text_threshold_ if ocr else self.threshold_), "ocr": ocr}
 
     @property
     def network(self) -> torch.nn.Module:

@@ -121,9 +121,10 @@ def _train_detector(args: argparse.Namespace, source: dict) -> int:
     print(f"trained the detector on {summary['train_images']} images ({summary['brands']} brands, {summary['epochs']} epochs); "
           f"no-logo threshold {summary['threshold']:.3f}" + (f" ({text['threshold']:.3f} with --ocr)" if text else ""))
     for part in ("val", "test"):
-        if part in summary:
-            for line in detection_summary_lines(summary[part], f"{part} ({summary[f'{part}_images']} images)"):
-                print(line)
+        for stem, read in ((part, ""), (f"{part}-ocr", ", the photos' text read (--ocr)")):
+            if stem in summary:
+                for line in detection_summary_lines(summary[stem], f"{part} ({summary[f'{part}_images']} images{read})"):
+                    print(line)
     print(f"model and reports written to {summary['model_dir']}")
     return 0
 

@@ -255,7 +255,8 @@ def plot_precision_recall(report: dict, path: str | Path) -> Path:
     axis.set_ylim(-0.02, 1.02)
     axis.set_xlabel("recall")
     axis.set_ylabel("precision")
-    axis.set_title(f"Detection: mAP@0.5 {_number(report['map50'])}   mAP@[.5:.95] {_number(report['map'])}")
+    read = ", photos' text read" if report.get("ocr") else ""
+    axis.set_title(f"Detection{read}: mAP@0.5 {_number(report['map50'])}   mAP@[.5:.95] {_number(report['map'])}")
     axis.grid(alpha=0.3)
     axis.legend(loc="lower left")
     return save_figure(figure, path)

@@ -55,7 +55,7 @@ def evaluate_model_dir(
 
         detector = LogoDetector.load(model_dir)
         detector.progress = progress
-        report = {**detector.evaluate(selected, ocr=ocr), "part": part, "data": str(data), "task": "detect", "ocr": ocr}
+        report = {**detector.evaluate(selected, ocr=ocr), "part": part, "data": str(data), "task": "detect"}
         return report, write_detection_report(report, out or model_dir, stem=f"{part}-ocr" if ocr else part)
     classifier = LogoClassifier.load(model_dir)
     classifier.progress = progress

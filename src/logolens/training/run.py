@@ -11,8 +11,9 @@ trained from any of them is laid out the same way::
                                       for 'logolens brands add' (see logolens.gallery)
 
 A detector (:func:`train_detector_and_report`) writes the same, with ``val-metrics.json`` and
-``val-pr.png`` (mAP, image-level accuracy, precision-recall curve) instead of the confusion matrix,
-and its crop classifier in ``OUT/classifier/``.
+``val-pr.png`` (mAP, image-level accuracy, precision-recall curve) instead of the confusion matrix
+(and ``val-ocr-metrics.json`` / ``val-ocr-pr.png`` when it was calibrated for reading the photo's
+text), and its crop classifier in ``OUT/classifier/``.
 """
 
 from __future__ import annotations
@@ -141,10 +142,24 @@ def train_detector_and_report(
         detector = LogoDetector.load(out)
     if gallery:
         summary["gallery"] = write_gallery(out, split, gallery_views, detector.cache_dir, detector.progress, gallery_ocr)
-    for part in ("val", "test"):
-        if len(split.part(part)):
-            report = detector.evaluate(split.part(part))
-            write_detection_report(report, out, stem=part)
-            summary[part] = report
+    summary.update(write_detection_reports(detector, split, out))
     return summary
+
+
+def write_detection_reports(detector: LogoDetector, split: Split, out: Path) -> dict:
+    """Score the detector on the split's validation and test images and write their reports
+    (``PART-metrics.json``, ``PART-pr.png``). A detector calibrated for reading the photo's text
+    (``train --task detect --ocr``) is scored a second time as ``detect --ocr`` answers,
+    ``PART-ocr-metrics.json`` / ``PART-ocr-pr.png`` (what ``evaluate --ocr`` writes), so the run
+    shows what the reading bought. Returns the reports keyed ``val``, ``test``, ``val-ocr``...."""
+    reports = {}
+    text = detector.text_threshold_ is not None
+    for part in ("val", "test"):
+        if not len(split.part(part)):
+            continue
+        for ocr in (False, True) if text else (False,):
+            stem = f"{part}-ocr" if ocr else part
+            reports[stem] = detector.evaluate(split.part(part), ocr=ocr)
+            write_detection_report(reports[stem], out, stem=stem)
+    return reports
 
