@@ -121,12 +121,17 @@ def _train_detector(args: argparse.Namespace, source: dict) -> int:
     print(f"trained the detector on {summary['train_images']} images ({summary['brands']} brands, {summary['epochs']} epochs); "
           f"no-logo threshold {summary['threshold']:.3f}" + (f" ({text['threshold']:.3f} with --ocr)" if text else ""))
     for part in ("val", "test"):
-        for stem, read in ((part, ""), (f"{part}-ocr", ", the photos' text read (--ocr)")):
+        for stem in (part, f"{part}-ocr"):
             if stem in summary:
-                for line in detection_summary_lines(summary[stem], f"{part} ({summary[f'{part}_images']} images{read})"):
+                for line in detection_summary_lines(summary[stem], f"{part} ({summary[f'{part}_images']} images{_read_label(summary[stem])})"):
                     print(line)
     print(f"model and reports written to {summary['model_dir']}")
     return 0
+
+
+def _read_label(report: dict) -> str:
+    """What a detection report's label adds when it scored ``detect --ocr`` (its ``ocr``)."""
+    return ", the photos' text read (--ocr)" if report.get("ocr") else ""
 
 
 def run_detect(args: argparse.Namespace) -> int:
@@ -216,7 +221,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         args.model, data=args.data, format=args.format, images_dir=args.images_dir, part=args.part, out=args.out,
         progress=not args.no_progress, ocr=args.ocr,
     )
-    label = f"{report['part']} images of {report['data']}" + (", the photos' text read (--ocr)" if args.ocr else "")
+    label = f"{report['part']} images of {report['data']}{_read_label(report)}"
     if task == "detect":
         for line in detection_summary_lines(report, label):
             print(line)
