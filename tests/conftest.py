@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 
-# Tiny models train fastest on one thread: with two threads on a busy 2-core machine, OpenMP
-# spin-waiting made epochs 30x slower. Set before torch is imported (torch reads it at start-up).
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Two threads (at most): most of the suite's time is DINOv2 forward passes, which two threads run
+# 1.7x faster than one (the suite: 8 minutes instead of 13 on 2 cores). On a machine busy with other
+# work, OpenMP's spin-waiting can make two threads far slower than one (tiny models' epochs 30x):
+# run the tests with OMP_NUM_THREADS=1 there. Set before torch is imported (it reads it at start-up).
+os.environ.setdefault("OMP_NUM_THREADS", str(min(2, os.cpu_count() or 1)))
 if "torch" in sys.modules:  # imported earlier by a plugin: set it directly
-    sys.modules["torch"].set_num_threads(1)
+    sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 # Backbone inference in float32 whatever the CPU (bfloat16 where it is native, by default), so
 # numbers compared across runtimes or with references do not depend on the machine CI gets;
 # tests/models/test_precision.py forces each precision itself.

@@ -131,5 +131,5 @@ def test_detect_ocr_with_models_not_calibrated_for_text_says_how_to_calibrate_th
     out, err = capsys.readouterr()
     # one line for the gallery's open set, one for the detector's scores (this one was trained without --ocr)
     lines = err.strip().splitlines()
-    assert len(lines) == 2 and f"brands init --model {detector.model_dir_} --ocr" in lines[0] and "train --task detect --ocr" in lines[1]
+    assert len(lines) == 2 and f"brands init --model {detector.model_dir_} --ocr" in lines[0] and f"calibrate --model {detector.model_dir_} --ocr" in lines[1]
     assert json.loads(out)["image"] == str(scenes[0].path)  # and the detection goes on

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -41,15 +42,16 @@ def fake_reader(dataset):
 
 @pytest.fixture(scope="module")
 def text_detector(trained_detector_dir, synthetic_dataset, tmp_path_factory):
-    """The trained detector recalibrated with ``read_text`` on the images it calibrated on, saved."""
-    detector = LogoDetector.load(trained_detector_dir, runtime="torch")
-    stored = dict(detector.calibrator_)
-    detector.read_text = True
+    """A copy of the trained detector calibrated for the text as well (``logolens calibrate --ocr``:
+    on the validation images it calibrated on), loaded, and its calibration before."""
+    from logolens.training.run import calibrate_detector_dir
+
+    folder = shutil.copytree(trained_detector_dir, tmp_path_factory.mktemp("text-detector") / "model")
+    stored = dict(LogoDetector.load(folder).calibrator_)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ocr, "read_lines", fake_reader(synthetic_dataset))
-        detector.recalibrate(split_dataset(synthetic_dataset, VAL_FRACTION, 0.0, 0).val)
-    detector.save(tmp_path_factory.mktemp("text-detector") / "model")
-    return detector, stored
+        calibrate_detector_dir(folder, read_text=True, reports=False)
+    return LogoDetector.load(folder, runtime="torch"), stored
 
 
 def test_text_calibration_adds_a_calibrator_and_leaves_the_visual_one(text_detector):
@@ -74,8 +76,6 @@ def test_text_calibration_survives_the_model_folder(text_detector):
 
 
 def test_a_text_calibrator_of_the_wrong_size_is_refused(text_detector, tmp_path):
-    import shutil
-
     from logolens.errors import ModelError
 
     detector, _ = text_detector
@@ -128,7 +128,7 @@ def test_detect_ocr_without_text_calibration_warns_and_reads_the_boxes(trained_d
     read = []
     monkeypatch.setattr(ocr, "text_in", lambda image, box: read.append(box) or [])
     monkeypatch.setattr(ocr, "read_lines", lambda image: pytest.fail("not calibrated for the photo's text: not read"))
-    with pytest.warns(LogolensWarning, match="train --task detect --ocr"):
+    with pytest.warns(LogolensWarning, match="'logolens calibrate --model .* --ocr' calibrates them"):
         dets = detector.detect(split_dataset(synthetic_dataset, VAL_FRACTION, 0.0, 0).val[0].path, ocr=True)
     assert len(read) == len(dets)
     assert detector.text_threshold_ is None
@@ -204,21 +204,20 @@ def test_evaluate_ocr_scores_detect_ocr_at_its_threshold(text_detector, syntheti
 def test_evaluate_ocr_needs_a_detector_calibrated_for_text(trained_detector, synthetic_dataset):
     from logolens.errors import ModelError
 
-    with pytest.raises(ModelError, match="train --task detect --ocr"):
+    with pytest.raises(ModelError, match="'logolens calibrate --model .* --ocr' calibrates it"):
         trained_detector.evaluate(split_dataset(synthetic_dataset, VAL_FRACTION, 0.0, 0).val, ocr=True)
 
 
 def test_evaluate_ocr_cli_writes_its_own_report_and_refuses_classifiers(text_detector, trained_model_dir, synthetic_dataset,
-                                                                        synthetic_dataset_dir, monkeypatch, tmp_path, capsys):
+                                                                        monkeypatch, tmp_path, capsys):
     from logolens.cli.main import main
 
     detector, _ = text_detector
     monkeypatch.setattr(ocr, "read_lines", fake_reader(synthetic_dataset))
-    # the recalibrated folder has no training record of its own: score all of the generated images
-    assert main(["evaluate", "--model", str(detector.model_dir_), "--data", str(synthetic_dataset_dir), "--format", "flickr27",
-                 "--out", str(tmp_path), "--ocr", "--no-progress"]) == 0
+    # the calibrated copy keeps the training record: its validation images are scored
+    assert main(["evaluate", "--model", str(detector.model_dir_), "--out", str(tmp_path), "--ocr", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "the photos' text read (--ocr)" in out
-    assert list(tmp_path.glob("*-ocr-metrics.json"))
+    assert [p.name for p in tmp_path.glob("*-ocr-metrics.json")] == ["val-ocr-metrics.json"]
     assert main(["evaluate", "--model", str(trained_model_dir), "--ocr"]) == 2
     assert "--ocr evaluates detectors" in capsys.readouterr().err

@@ -149,9 +149,7 @@ class LogoDetector:
             raise ValueError(f"training data {train.name!r} has no logo boxes; detection training needs boxes")
         if not self.train_scales or not all(0.0 < float(s) <= 1.0 for s in self.train_scales):
             raise ValueError(f"train_scales must be fractions in (0, 1], got {list(self.train_scales)}")
-        if self.tiles < 0 or self.rescore < 0 or self.refine < 0 or self.refine_passes < 1 or self.max_detections < 1 or not 0.0 < self.nms_iou <= 1.0:
-            raise ValueError(f"tiles, refine and rescore must be >= 0, refine_passes and max_detections >= 1 and nms_iou in (0, 1]; got "
-                             f"{self.tiles}, {self.refine}, {self.rescore}, {self.refine_passes}, {self.max_detections}, {self.nms_iou}")
+        self._check_settings()
         if self.read_text and self.calibrate:
             from logolens.inference.ocr import check_ocr
 
@@ -184,6 +182,11 @@ class LogoDetector:
             checkpoint.unlink(missing_ok=True)
             (Path(checkpoint_dir) / REFINER_CHECKPOINT).unlink(missing_ok=True)
         return self
+
+    def _check_settings(self) -> None:
+        if self.tiles < 0 or self.rescore < 0 or self.refine < 0 or self.refine_passes < 1 or self.max_detections < 1 or not 0.0 < self.nms_iou <= 1.0:
+            raise ValueError(f"tiles, refine and rescore must be >= 0, refine_passes and max_detections >= 1 and nms_iou in (0, 1]; got "
+                             f"{self.tiles}, {self.refine}, {self.rescore}, {self.refine_passes}, {self.max_detections}, {self.nms_iou}")
 
     def _fit_refiner(self, records, val_records, config: DetectorTrainConfig, checkpoint_dir, fingerprint: str):
         """Train the box refiner's head on jittered crops around the training boxes."""
@@ -257,14 +260,29 @@ class LogoDetector:
         """Refit the score calibration and the no-logo threshold on ``val`` (training-side images,
         never the ones it will be judged on) for the current settings: a loaded detector's stored
         calibration was fitted with the ``tiles``, ``refine`` and ``rescore`` it was trained with,
-        and its scores and threshold drift when they change."""
+        and its scores and threshold drift when they change. With ``read_text`` it also fits the
+        calibration of ``detect(ocr=True)`` (needs rapidocr). A box refiner or crop classifier the
+        detector was trained without cannot be switched on here (``refine`` / ``rescore`` > 0)."""
         self._check_fitted()
+        self._check_settings()
+        where = getattr(self, "model_dir_", "this detector")
+        if self.refine and self.refiner_ is None and getattr(self, "refiner_runner_", None) is None:
+            raise ValueError(f"{where}: refine {self.refine} needs the box refiner, which the detector was trained without; "
+                             "retrain it with 'logolens train --task detect --refine N'")
+        if self.rescore and self.classifier_ is None:
+            raise ValueError(f"{where}: rescore {self.rescore} needs the crop classifier, which the detector was trained without; "
+                             "retrain it with 'logolens train --task detect --rescore N'")
+        if self.read_text:
+            from logolens.inference.ocr import check_ocr
+
+            check_ocr()
         records = [r for r in val if r.boxes or not r.brands]
         if not any(r.boxes for r in records):
             raise ValueError(f"calibration data {val.name!r} has no logo boxes")
         unknown = sorted({b.brand for r in records for b in r.boxes} - set(self.brands_))
         if unknown:
             raise ValueError(f"calibration data {val.name!r} has brands the detector does not know: {unknown}")
+        self.calibrate = True
         self._calibrate(records, self._grids(records, 1.0, (0.0, 0.0)))
         return self
 
@@ -505,8 +523,9 @@ class LogoDetector:
         if unknown:
             raise ValueError(f"dataset {dataset.name!r} has brands the detector does not know: {unknown}")
         if ocr and self.text_threshold_ is None:
-            raise ModelError(f"{getattr(self, 'model_dir_', 'this detector')}: calibrated without reading the photo's text, so it cannot be "
-                             "evaluated with --ocr; train it with 'logolens train --task detect --ocr'")
+            where = getattr(self, "model_dir_", "this detector")
+            raise ModelError(f"{where}: calibrated without reading the photo's text, so it cannot be evaluated with --ocr; "
+                             f"'logolens calibrate --model {where} --ocr' calibrates it for that")
         records = list(dataset)
         predictions = [self.detect(r.path, min_score=0.0, ocr=ocr) for r in track(records, "detecting", enabled=self.progress)]
         return {**detection_report(records, predictions, self.brands_, self.text_threshold_ if ocr else self.threshold_), "ocr": ocr}
@@ -581,8 +600,8 @@ class LogoDetector:
         detector.manifest_, detector.model_dir_ = manifest, directory
         detector.network_, detector.runner_ = _load_network(directory, manifest, runtime)
         detector.refiner_ = detector.refiner_runner_ = None
-        if detector.refine:
-            refiner_dir = directory / REFINER_DIR
+        refiner_dir = directory / REFINER_DIR
+        if detector.refine or refiner_dir.is_dir():  # loaded when present, so 'logolens calibrate --refine N' can switch it back on
             try:
                 refiner_manifest = read_manifest(refiner_dir)
             except ModelError:
@@ -625,7 +644,7 @@ def warn_if_detector_not_calibrated_for_text(where: str | Path) -> None:
     """``detect(ocr=True)`` with a detector calibrated without reading text: its boxes are scored
     as without ``ocr`` (only their names are read), and it says how to get the calibration."""
     warnings.warn(f"{where}: the detector's scores were calibrated without reading the photo's text, so --ocr only renames boxes; "
-                  f"'logolens train --task detect --ocr' calibrates them for it", LogolensWarning, stacklevel=3)
+                  f"'logolens calibrate --model {where} --ocr' calibrates them for it", LogolensWarning, stacklevel=3)
 
 
 def _calibrated(model: dict, x: np.ndarray) -> np.ndarray:

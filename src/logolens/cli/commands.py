@@ -103,7 +103,6 @@ def run_train(args: argparse.Namespace) -> int:
 def _train_detector(args: argparse.Namespace, source: dict) -> int:
     from logolens.data.formats import load_dataset
     from logolens.detector import MODEL, LogoDetector
-    from logolens.evaluation.detection import detection_summary_lines
     from logolens.training.run import train_detector_and_report
 
     if args.model not in (None, MODEL):
@@ -117,16 +116,28 @@ def _train_detector(args: argparse.Namespace, source: dict) -> int:
     dataset = load_dataset(args.data, format=args.format, images_dir=args.images_dir)
     summary = train_detector_and_report(dataset, args.out, detector, args.val_fraction, args.test_fraction, data_source=source,
                                         export_onnx=not args.no_onnx, gallery_ocr=args.ocr)
-    text = summary["calibration"].get("text")
     print(f"trained the detector on {summary['train_images']} images ({summary['brands']} brands, {summary['epochs']} epochs); "
-          f"no-logo threshold {summary['threshold']:.3f}" + (f" ({text['threshold']:.3f} with --ocr)" if text else ""))
+          f"{_thresholds(summary)}")
+    _print_detection_reports(summary)
+    return 0
+
+
+def _thresholds(summary: dict) -> str:
+    """A detector's no-logo thresholds in words (with and without --ocr)."""
+    text = summary["calibration"].get("text")
+    return f"no-logo threshold {summary['threshold']:.3f}" + (f" ({text['threshold']:.3f} with --ocr)" if text else "")
+
+
+def _print_detection_reports(summary: dict) -> None:
+    """The validation and test reports of a detector's training or calibration run, then where they are."""
+    from logolens.evaluation.detection import detection_summary_lines
+
     for part in ("val", "test"):
         for stem in (part, f"{part}-ocr"):
             if stem in summary:
                 for line in detection_summary_lines(summary[stem], f"{part} ({summary[f'{part}_images']} images{_read_label(summary[stem])})"):
                     print(line)
     print(f"model and reports written to {summary['model_dir']}")
-    return 0
 
 
 def _read_label(report: dict) -> str:
@@ -230,6 +241,23 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for line in summary_lines(report, label):
         print(line)
     print(f"metrics: {files['metrics']}  confusion matrix: {files['confusion']}")
+    return 0
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    from logolens.models.storage import read_manifest
+    from logolens.training.run import INFERENCE_SETTINGS, calibrate_detector_dir
+
+    task = read_manifest(args.model).get("task", "classify")
+    if task != "detect":
+        raise ValueError(f"{args.model}: a {task!r} model; calibrate refits detectors (a classifier is calibrated when it trains, "
+                         "its brand gallery by 'logolens brands init')")
+    settings = {name: getattr(args, name) for name in INFERENCE_SETTINGS if getattr(args, name) is not None}
+    summary = calibrate_detector_dir(args.model, args.data, args.format, args.images_dir, read_text=args.ocr, settings=settings,
+                                     cache_dir=args.cache_dir, progress=not args.no_progress)
+    used = ", ".join(f"{name.replace('_', '-')} {value}" for name, value in summary["settings"].items())
+    print(f"calibrated {args.model} on {summary['val_images']} validation images ({used}); {_thresholds(summary)}")
+    _print_detection_reports(summary)
     return 0
 
 

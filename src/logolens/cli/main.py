@@ -152,6 +152,19 @@ def build_parser() -> argparse.ArgumentParser:
                                                                "written as PART-ocr-metrics.json)")
     evaluate.add_argument("--no-progress", action="store_true")
 
+    calibrate = commands.add_parser("calibrate", help="refit a detector's scores and no-logo threshold for other settings or --ocr, "
+                                                      "on its validation images, without retraining")
+    calibrate.add_argument("--model", required=True, help="detector model folder ('logolens train --task detect')")
+    _add_data_options(calibrate, required=False)
+    calibrate.add_argument("--ocr", action="store_true", help="also calibrate 'detect --ocr' (the photos' text read; needs rapidocr: "
+                                                            "pip install 'logolens[ocr]')")
+    calibrate.add_argument("--tiles", type=int, help="look at each photo in N x N overlapping tiles too (0: the whole view only)")
+    calibrate.add_argument("--refine", type=int, help="top boxes per image re-drawn by the box refiner (0: off)")
+    calibrate.add_argument("--refine-passes", type=int, help="looks the box refiner takes at each box")
+    calibrate.add_argument("--rescore", type=int, help="top boxes per image re-scored by the crop classifier (0: off)")
+    calibrate.add_argument("--cache-dir", help="embedding cache folder")
+    calibrate.add_argument("--no-progress", action="store_true")
+
     classify = commands.add_parser("classify", help="print the top brands of each image as one JSON line")
     classify.add_argument("--model", required=True, help="model folder")
     classify.add_argument("--top-k", type=int, default=5, help="predictions per image (default: 5)")

@@ -8,7 +8,7 @@ from pathlib import Path
 from logolens.classifier import LogoClassifier
 from logolens.data.dataset import LogoDataset
 from logolens.data.formats import load_dataset
-from logolens.data.splits import split_dataset
+from logolens.data.splits import Split, split_dataset
 from logolens.errors import ModelError
 from logolens.evaluation.detection import write_detection_report
 from logolens.evaluation.report import write_report
@@ -74,11 +74,29 @@ def _recorded_data(model_dir: Path, manifest: dict) -> tuple[str, str, str | Non
     return recorded["path"], recorded.get("format", "auto"), recorded.get("images_dir")
 
 
-def _recorded_part(model_dir: Path, manifest: dict, dataset: LogoDataset, part: str) -> LogoDataset:
+def recorded_split(model_dir: str | Path, data: str | Path | None = None, format: str = "auto",
+                   images_dir: str | Path | None = None, parts: tuple[str, ...] = ("train", "val", "test")) -> Split:
+    """The split a model was trained with: its recorded training data (or ``data``, the same images
+    elsewhere) split again with the recorded fractions and seed, each of ``parts`` checked against
+    ``split.json``."""
+    model_dir = Path(model_dir)
+    manifest = read_manifest(model_dir)
+    if data is None:
+        data, format, images_dir = _recorded_data(model_dir, manifest)
+    split = _split_again(model_dir, manifest, load_dataset(data, format=format, images_dir=images_dir))
+    for part in parts:
+        _check_part(model_dir, split, part)
+    return split
+
+
+def _split_again(model_dir: Path, manifest: dict, dataset: LogoDataset) -> Split:
     recorded = manifest.get("split")
     if not recorded:
         raise ModelError(f"{model_dir}: the model records no split; use --part all")
-    split = split_dataset(dataset, recorded["val_fraction"], recorded["test_fraction"], recorded["seed"])
+    return split_dataset(dataset, recorded["val_fraction"], recorded["test_fraction"], recorded["seed"])
+
+
+def _check_part(model_dir: Path, split: Split, part: str) -> None:
     split_file = model_dir / "split.json"
     if split_file.is_file():
         expected = json.loads(split_file.read_text(encoding="utf-8"))
@@ -87,6 +105,11 @@ def _recorded_part(model_dir: Path, manifest: dict, dataset: LogoDataset, part: 
                 f"{split_file}: the {part} images differ from the ones recorded in training; "
                 "the data has changed since — pass --part all to score all of it"
             )
+
+
+def _recorded_part(model_dir: Path, manifest: dict, dataset: LogoDataset, part: str) -> LogoDataset:
+    split = _split_again(model_dir, manifest, dataset)
+    _check_part(model_dir, split, part)
     return split.part(part)
 
 

@@ -13,7 +13,9 @@ trained from any of them is laid out the same way::
 A detector (:func:`train_detector_and_report`) writes the same, with ``val-metrics.json`` and
 ``val-pr.png`` (mAP, image-level accuracy, precision-recall curve) instead of the confusion matrix
 (and ``val-ocr-metrics.json`` / ``val-ocr-pr.png`` when it was calibrated for reading the photo's
-text), and its crop classifier in ``OUT/classifier/``.
+text), and its crop classifier in ``OUT/classifier/``. :func:`calibrate_detector_dir` refits a
+saved detector's scores for other inference settings or for reading the photo's text
+(``logolens calibrate``) and rewrites its manifest and reports the same way.
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ from logolens.data.crops import logo_samples
 from logolens.data.dataset import LogoDataset
 from logolens.data.splits import Split, split_dataset
 from logolens.detector import LogoDetector
+from logolens.errors import ModelError
 from logolens.evaluation.detection import write_detection_report
 from logolens.evaluation.report import write_report
 from logolens.evaluation.plots import plot_history
+from logolens.evaluation.run import recorded_split
 from logolens.gallery.enrol import gallery_cache
 from logolens.gallery.folder import build_reference
+from logolens.models.storage import update_manifest
 from logolens.training.history import write_history_csv
 from logolens.utils import atomic_write_json
 
@@ -163,3 +168,54 @@ def write_detection_reports(detector: LogoDetector, split: Split, out: Path) -> 
             write_detection_report(reports[stem], out, stem=stem)
     return reports
 
+
+
+INFERENCE_SETTINGS = ("tiles", "refine", "refine_passes", "rescore")
+"""Detector settings that change its candidates, and so its calibration, without retraining."""
+
+
+def calibrate_detector_dir(
+    model_dir: str | Path,
+    data: str | Path | None = None,
+    format: str = "auto",
+    images_dir: str | Path | None = None,
+    read_text: bool = False,
+    settings: dict | None = None,
+    cache_dir=None,
+    progress: bool = False,
+    reports: bool = True,
+) -> dict:
+    """Refit a saved detector's score calibration and no-logo threshold on its own validation images
+    (the recorded split, recomputed from ``data`` when the images have moved), for new inference
+    ``settings`` (:data:`INFERENCE_SETTINGS`: more refined boxes or tiles cost time and change the
+    scores, so the threshold must follow) and, with ``read_text``, for ``detect --ocr`` as well.
+
+    What training left is kept: the weights are not touched, a detector already calibrated for the
+    text stays so. The manifest is replaced atomically (the previous one stays whole if this fails),
+    then the validation and test reports are rewritten (``reports``), since their image-level
+    numbers were at the old threshold. Returns the new calibration, settings and reports.
+    """
+    model_dir = Path(model_dir)
+    unknown = sorted(set(settings or {}) - set(INFERENCE_SETTINGS))
+    if unknown:
+        raise ValueError(f"cannot change {', '.join(unknown)} without retraining; calibrate changes {', '.join(INFERENCE_SETTINGS)}")
+    detector = LogoDetector.load(model_dir)
+    if not detector.manifest_.get("split"):
+        raise ModelError(f"{model_dir}: the detector records no training split (it was not written by 'logolens train'), so its "
+                         "validation images are unknown; LogoDetector.recalibrate(images) calibrates it on images you choose")
+    split = recorded_split(model_dir, data, format, images_dir, parts=("val", "test"))
+    if not len(split.val):
+        raise ValueError(f"{model_dir}: the detector was trained without validation images (--val-fraction 0), "
+                         "and calibration must not see the images it is judged on")
+    for name, value in (settings or {}).items():
+        setattr(detector, name, value)
+    detector.read_text = detector.read_text or read_text
+    detector.cache_dir, detector.progress = cache_dir, progress
+    detector.recalibrate(split.val)
+    update_manifest(model_dir, {"calibration": detector.calibrator_, "settings": detector.get_params()})
+    summary = {"model_dir": str(model_dir), "val_images": len(split.val), "test_images": len(split.test),
+               "settings": {name: getattr(detector, name) for name in INFERENCE_SETTINGS},
+               "calibration": detector.calibrator_, "threshold": detector.threshold_}
+    if reports:
+        summary.update(write_detection_reports(detector, split, model_dir))
+    return summary

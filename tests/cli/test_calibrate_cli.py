@@ -1,0 +1,66 @@
+"""``logolens calibrate``: refit a saved detector's scores and no-logo threshold for other inference
+settings (or ``--ocr``, see test_detector_text.py) on its own validation images, keeping its weights,
+and refuse what it cannot do without touching the folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import pytest
+
+from logolens.cli.main import main
+from logolens.detector import REFINER_DIR, LogoDetector
+
+
+def _digests(folder) -> dict[str, str]:
+    """sha256 of every file under ``folder`` but the manifest and the reports calibration rewrites."""
+    rewritten = {"logolens.json", "val-metrics.json", "val-pr.png"}
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and str(p.relative_to(folder)) not in rewritten}
+
+
+@pytest.fixture
+def detector_copy(trained_detector_dir, tmp_path):
+    return shutil.copytree(trained_detector_dir, tmp_path / "detector")
+
+
+def test_calibrate_switches_settings_keeps_the_weights_and_rewrites_the_reports(detector_copy, capsys):
+    before = LogoDetector.load(detector_copy)
+    files = _digests(detector_copy)
+    assert main(["calibrate", "--model", str(detector_copy), "--refine", "0", "--rescore", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    after = LogoDetector.load(detector_copy)
+    assert (after.refine, after.rescore, after.tiles, after.refine_passes) == (0, 1, before.tiles, before.refine_passes)
+    assert f"refine 0, refine-passes {before.refine_passes}, rescore 1" in out and f"no-logo threshold {after.threshold_:.3f}" in out
+    assert after.calibrator_["weights"] != before.calibrator_["weights"]  # other candidates, other scores
+    assert after.refiner_ is not None  # still there, so a later 'calibrate --refine N' can switch it back on
+    assert _digests(detector_copy) == files  # weights, refiner, classifier, gallery, split: untouched
+    report = json.loads((detector_copy / "val-metrics.json").read_text())
+    assert report["score_threshold"] == pytest.approx(after.threshold_)
+    assert "val (12 images): " in out
+
+
+def test_calibrate_refuses_what_it_cannot_do_and_leaves_the_folder_as_it_was(detector_copy, trained_model_dir, tmp_path, capsys):
+    shutil.rmtree(detector_copy / REFINER_DIR)  # as if trained with --refine 0
+    manifest = json.loads((detector_copy / "logolens.json").read_text())
+    manifest["settings"]["refine"] = 0
+    (detector_copy / "logolens.json").write_text(json.dumps(manifest))
+    unrecorded, unsplit = (shutil.copytree(detector_copy, tmp_path / name) for name in ("unrecorded", "unsplit"))
+    (unrecorded / "logolens.json").write_text(json.dumps({**manifest, "data": {}}))
+    (unsplit / "logolens.json").write_text(json.dumps({k: v for k, v in manifest.items() if k != "split"}))  # saved by the API
+    saved = (detector_copy / "logolens.json").read_bytes()
+    cases = [
+        (["--model", str(detector_copy), "--refine", "2"], "needs the box refiner, which the detector was trained without"),
+        (["--model", str(detector_copy), "--tiles", "-1"], "tiles, refine and rescore must be >= 0"),
+        (["--model", str(unrecorded)], "records no training data; pass --data"),
+        (["--model", str(unsplit)], "records no training split"),
+        (["--model", str(trained_model_dir)], "calibrate refits detectors"),
+        (["--model", str(tmp_path / "missing")], "no such model folder"),
+    ]
+    for arguments, message in cases:
+        assert main(["calibrate", *arguments, "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("logolens: error: ") and message in err and len(err.splitlines()) == 1
+    assert (detector_copy / "logolens.json").read_bytes() == saved
