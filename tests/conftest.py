@@ -159,3 +159,24 @@ def png_declaring(width: int, height: int) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def fake_reader(dataset):
+    """A stand-in for rapidocr's ``ocr.read_lines`` (monkeypatch it in) that spells each boxed logo's
+    brand on the logo, and nothing elsewhere; ``.calls`` lists the sizes of the pictures read."""
+    import hashlib
+
+    from logolens.data.images import load_image
+
+    def key(image) -> str:
+        return hashlib.sha256(image.convert("RGB").tobytes()).hexdigest()
+
+    lines = {key(load_image(r.path)): [(b.brand, 0.95, b.xyxy) for b in r.boxes] for r in dataset}
+    calls = []
+
+    def read_lines(image):
+        calls.append(image.size)
+        return lines.get(key(image), [])
+
+    read_lines.calls = calls
+    return read_lines

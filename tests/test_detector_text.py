@@ -6,7 +6,6 @@ at the logo's place, so the calibration sees text that is evidence of a logo."""
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import shutil
 
@@ -15,29 +14,11 @@ import pytest
 from PIL import Image
 
 import logolens.inference.ocr as ocr
-from conftest import VAL_FRACTION
-from logolens.data.images import load_image
+from conftest import VAL_FRACTION, fake_reader
 from logolens.data.splits import split_dataset
 from logolens.detections import Detections
 from logolens.detector import FEATURES, LogoDetector
 from logolens.errors import LogolensError, LogolensWarning
-
-
-def _key(image: Image.Image) -> str:
-    return hashlib.sha256(image.convert("RGB").tobytes()).hexdigest()
-
-
-def fake_reader(dataset):
-    """``read_lines`` that spells each boxed logo's brand on the logo, and nothing elsewhere."""
-    lines = {_key(load_image(r.path)): [(b.brand, 0.95, b.xyxy) for b in r.boxes] for r in dataset}
-    calls = []
-
-    def read_lines(image):
-        calls.append(image.size)
-        return lines.get(_key(image), [])
-
-    read_lines.calls = calls
-    return read_lines
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,15 @@ import shutil
 
 import pytest
 
+import logolens.inference.ocr as ocr
+from conftest import fake_reader
 from logolens.cli.main import main
 from logolens.detector import REFINER_DIR, LogoDetector
 
 
 def _digests(folder) -> dict[str, str]:
     """sha256 of every file under ``folder`` but the manifest and the reports calibration rewrites."""
-    rewritten = {"logolens.json", "val-metrics.json", "val-pr.png"}
+    rewritten = {"logolens.json", "val-metrics.json", "val-pr.png", "val-ocr-metrics.json", "val-ocr-pr.png"}
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file() and str(p.relative_to(folder)) not in rewritten}
 
@@ -26,20 +28,26 @@ def detector_copy(trained_detector_dir, tmp_path):
     return shutil.copytree(trained_detector_dir, tmp_path / "detector")
 
 
-def test_calibrate_switches_settings_keeps_the_weights_and_rewrites_the_reports(detector_copy, capsys):
+def test_calibrate_switches_settings_adds_the_text_keeps_the_weights_and_rewrites_the_reports(detector_copy, synthetic_dataset,
+                                                                                               monkeypatch, capsys):
+    monkeypatch.setattr(ocr, "read_lines", fake_reader(synthetic_dataset))
+    monkeypatch.setattr(ocr, "check_ocr", lambda: None)
     before = LogoDetector.load(detector_copy)
     files = _digests(detector_copy)
-    assert main(["calibrate", "--model", str(detector_copy), "--refine", "0", "--rescore", "1", "--no-progress"]) == 0
+    assert before.text_threshold_ is None
+    assert main(["calibrate", "--model", str(detector_copy), "--refine", "0", "--rescore", "1", "--ocr", "--no-progress"]) == 0
     out = capsys.readouterr().out
     after = LogoDetector.load(detector_copy)
-    assert (after.refine, after.rescore, after.tiles, after.refine_passes) == (0, 1, before.tiles, before.refine_passes)
-    assert f"refine 0, refine-passes {before.refine_passes}, rescore 1" in out and f"no-logo threshold {after.threshold_:.3f}" in out
+    assert (after.refine, after.rescore, after.tiles, after.refine_passes, after.read_text) == (0, 1, before.tiles, before.refine_passes, True)
+    assert f"refine 0, refine-passes {before.refine_passes}, rescore 1" in out
+    assert f"no-logo threshold {after.threshold_:.3f} ({after.text_threshold_:.3f} with --ocr)" in out
     assert after.calibrator_["weights"] != before.calibrator_["weights"]  # other candidates, other scores
     assert after.refiner_ is not None  # still there, so a later 'calibrate --refine N' can switch it back on
     assert _digests(detector_copy) == files  # weights, refiner, classifier, gallery, split: untouched
-    report = json.loads((detector_copy / "val-metrics.json").read_text())
-    assert report["score_threshold"] == pytest.approx(after.threshold_)
-    assert "val (12 images): " in out
+    for stem, threshold in (("val", after.threshold_), ("val-ocr", after.text_threshold_)):
+        report = json.loads((detector_copy / f"{stem}-metrics.json").read_text())
+        assert report["score_threshold"] == pytest.approx(threshold)
+    assert "val (12 images): " in out and "val (12 images, the photos' text read (--ocr)): " in out
 
 
 def test_calibrate_refuses_what_it_cannot_do_and_leaves_the_folder_as_it_was(detector_copy, trained_model_dir, tmp_path, capsys):

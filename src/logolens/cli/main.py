@@ -158,10 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(calibrate, required=False)
     calibrate.add_argument("--ocr", action="store_true", help="also calibrate 'detect --ocr' (the photos' text read; needs rapidocr: "
                                                             "pip install 'logolens[ocr]')")
-    calibrate.add_argument("--tiles", type=int, help="look at each photo in N x N overlapping tiles too (0: the whole view only)")
-    calibrate.add_argument("--refine", type=int, help="top boxes per image re-drawn by the box refiner (0: off)")
-    calibrate.add_argument("--refine-passes", type=int, help="looks the box refiner takes at each box")
-    calibrate.add_argument("--rescore", type=int, help="top boxes per image re-scored by the crop classifier (0: off)")
+    kept = "default: the model's current setting"
+    calibrate.add_argument("--tiles", type=int, help=f"look at each photo in N x N overlapping tiles too (0: the whole view only; {kept})")
+    calibrate.add_argument("--refine", type=int, help=f"top boxes per image re-drawn by the box refiner (0: off; {kept})")
+    calibrate.add_argument("--refine-passes", type=int, help=f"looks the box refiner takes at each box ({kept})")
+    calibrate.add_argument("--rescore", type=int, help=f"top boxes per image re-scored by the crop classifier (0: off; {kept})")
     calibrate.add_argument("--cache-dir", help="embedding cache folder")
     calibrate.add_argument("--no-progress", action="store_true")
 

@@ -169,7 +169,6 @@ def write_detection_reports(detector: LogoDetector, split: Split, out: Path) -> 
     return reports
 
 
-
 INFERENCE_SETTINGS = ("tiles", "refine", "refine_passes", "rescore")
 """Detector settings that change its candidates, and so its calibration, without retraining."""
 
