@@ -123,5 +123,7 @@ def training_side(model_dir: str | Path, data: str | Path | None = None, format:
         return load_dataset(data, format=format, images_dir=images_dir)
     path, format, images_dir = _recorded_data(model_dir, manifest)
     dataset = load_dataset(path, format=format, images_dir=images_dir)
-    train, val = (_recorded_part(model_dir, manifest, dataset, part) for part in ("train", "val"))
-    return LogoDataset((*train, *val), dataset.brands, f"{dataset.name} (training side)")
+    split = _split_again(model_dir, manifest, dataset)
+    for part in ("train", "val"):
+        _check_part(model_dir, split, part)
+    return LogoDataset((*split.train, *split.val), dataset.brands, f"{dataset.name} (training side)")
