@@ -178,8 +178,8 @@ FlickrLogos-27, {len(args.seeds)} partitions (seeds {', '.join(map(str, args.see
 training images, every crop of the held-out 20 % images recognised among all 27 brands. Each brand
 is enrolled in 1 + {references.views} views; queries are the mean of as many views. Open set at k = 5, each new brand
 in turn removed from the gallery. "with --ocr": the text of each crop also read and fused as `logolens classify --ocr`
-does (a name read takes 0.9 of the probability and accepts the crop; legible text that does not name the crop's
-best brand makes it `unknown`; the open set's threshold is the one the gallery calibrated for that rule, from the text of its
+does (a name read takes 0.9 of the probability and accepts the crop; legible text that neither names the crop's
+best brand nor reads like its name (a garbled fragment, `ocr.RESEMBLANCE`) makes it `unknown`; the open set's threshold is the one the gallery calibrated for that rule, from the text of its
 reference crops, `logolens train --ocr`). Backbone inference in {used} (the default
 on this CPU). Times depend on the machine's speed of the day: during this run DINOv2 embedded {speed:.1f} crops/s
 in float32 (eager PyTorch, batch 32, 2 threads; 17.7 when the pretrained-backbone section was measured) and

@@ -458,10 +458,10 @@ class LogoDetector:
         ``min_score`` defaults to the calibrated no-logo threshold, so an empty result means "no
         logo". ``ocr`` reads text, and weighs a box's as :meth:`read_names` does: where it spells
         a brand name, the box takes that brand; with enrolled brands, legible text that is not the
-        box's brand makes it ``unknown`` (``source`` "ocr" either way). A detector calibrated for
-        it (``read_text``: ``logolens train --task detect --ocr``) reads the whole photo once, gives
-        each box the lines around it, and scores every box knowing whether its brand's name is
-        spelt anywhere in the photo, kept from the threshold calibrated for that
+        box's brand (nor a misreading of its name) makes it ``unknown`` (``source`` "ocr" either
+        way). A detector calibrated for it (``read_text``: ``logolens train --task detect --ocr``)
+        reads the whole photo once, gives each box the lines around it, and scores every box knowing
+        whether its brand's name is spelt anywhere in the photo, kept from the threshold calibrated for that
         (:attr:`text_threshold_`). Any other detector reads each kept box on its own and keeps its
         scores (and warns). Raises :class:`~logolens.errors.ImageError` for unusable image files.
         """

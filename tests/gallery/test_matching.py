@@ -78,3 +78,14 @@ def test_text_threshold_counts_what_the_text_decides():
     # a crop whose text spells a gallery brand's name is accepted whatever its similarity: less room for the rest
     names = calibrate_open_set(x, brands, groups, texts={g: [(str(b), 0.9)] for g, b in zip(groups[::40], brands[::40])})
     assert names.text_threshold > plain.threshold
+
+
+def test_the_text_rule_of_the_simulation_is_the_rule_of_inference():
+    from logolens.gallery.matching import ALWAYS, NEVER, _text_rule_scores
+
+    similarities = np.array([[0.4, 0.1], [0.1, 0.4], [0.3, 0.2], [0.3, 0.2]], np.float32)
+    texts = [[("afone", 0.9)], [("afone", 0.9)], [("SPARKLING", 0.9)], [("www.ford.com", 0.9)]]
+    scores = _text_rule_scores(similarities, texts, ["Vodafone", "Ford"])
+    # a misreading of its best brand's name is no other word: the crop keeps its similarity; of another brand's, it is;
+    # a gallery brand's name read is accepted whatever the similarity
+    np.testing.assert_allclose(scores, [0.4, NEVER, NEVER, ALWAYS])

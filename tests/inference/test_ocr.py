@@ -8,7 +8,9 @@ from PIL import Image, ImageDraw
 
 from logolens.data.brand_marks import builtin_font
 from logolens.inference import ocr
-from logolens.inference.ocr import TEXT_RELIABILITY, brand_names_in, fuse_text, name_matches, normalise, ocr_available, read_texts
+from logolens.inference.ocr import (
+    TEXT_RELIABILITY, brand_names_in, fuse_text, name_matches, normalise, ocr_available, read_texts, resembles_name, speaks_against,
+)
 
 
 def test_name_matching_rules():
@@ -20,6 +22,30 @@ def test_name_matching_rules():
     assert not name_matches([("ABC", 0.99)], brands).any()  # NBC vs ABC: one letter of three
     assert not name_matches([("NBC", 0.3)], brands).any()  # too unsure a reading
     assert not name_matches([], brands).any()
+
+
+@pytest.mark.parametrize("text, brand, resembles", [
+    ("afone", "Vodafone", True),          # a fragment of the name
+    ("UMA STO", "Puma", True),            # the name garbled inside a longer line
+    ("MINt", "Mini", True),               # one letter misread
+    ("Fsrd", "Ford", True),
+    ("PILSENER BIER", "Heineken", False),  # a slogan: another word
+    ("Castrol", "Ford", False),           # another brand's name
+    ("COFFEE", "Starbucks", False),
+    ("afo", "Vodafone", True),            # 3 characters are enough for a fragment ...
+    ("af", "Vodafone", False),            # ... 2 are not
+])
+def test_misreadings_of_a_name_are_told_from_other_words(text, brand, resembles):
+    assert resembles_name([(text, 0.9)], brand) == resembles
+    assert not resembles_name([(text, 0.3)], brand)  # too unsure a reading resembles nothing
+    assert speaks_against([(text, 0.9)], brand) == (not resembles and len(normalise(text)) >= 4)
+
+
+def test_a_slogan_beside_the_name_or_a_misreading_of_it_does_not_speak_against_the_brand():
+    assert speaks_against([("PILSENER BIER", 0.9)], "Heineken")
+    assert not speaks_against([("PILSENER BIER", 0.9), ("HEINEKEN", 0.9)], "Heineken")
+    assert not speaks_against([("PILSENER BIER", 0.9), ("Heinekn", 0.9)], "Heineken")
+    assert speaks_against([("PILSENER BIER", 0.9), ("Heinekn", 0.3)], "Heineken")  # the misreading too unsure to count
 
 
 def test_fusion_upweights_named_brands_only():

@@ -22,9 +22,11 @@ brands or of held-out data is used.
 
 **With the text read** (``--ocr``, :func:`logolens.recognition.with_texts`) the decision changes:
 a crop whose text spells a brand's name is accepted whatever its similarity, and one whose text
-holds another legible word is ``unknown``. That rule rejects most false accepts by itself, so
-the visual threshold calibrated without it rejects far more than the target asks (on
-FlickrLogos-27: 0.007 of never-enrolled brands' crops accepted against a target of 0.05). Given
+holds another legible word (not a misreading of its best brand's name,
+:func:`~logolens.inference.ocr.speaks_against`) is ``unknown``. That rule rejects most false
+accepts by itself, so the visual threshold calibrated without it rejects far more than the
+target asks (on FlickrLogos-27: 0.007 of never-enrolled brands' crops accepted against a target of
+0.05). Given
 the text of each reference crop, the same simulation also calibrates ``text_threshold``: the
 similarity at which the never-enrolled queries accepted *under the text rule* are the target's
 share.
@@ -217,7 +219,7 @@ def _fit_calibration(found: dict[str, list], false_accept_target: float) -> Open
     routed = _sigmoid(route_w[0] * margin + route_b) >= 0.5
     text_threshold, text_false_accept = None, None
     if found["unknown_texts"] and len(negative):
-        effective = np.concatenate([_text_rule_scores(s.max(axis=1), crop_texts, names)
+        effective = np.concatenate([_text_rule_scores(s, crop_texts, names)
                                     for (s, _, _), (crop_texts, names) in zip(found["unknown"], found["unknown_texts"])])
         text_threshold = float(np.quantile(effective, 1.0 - false_accept_target))
         text_false_accept = float(np.mean(effective >= text_threshold))
@@ -232,15 +234,17 @@ def _fit_calibration(found: dict[str, list], false_accept_target: float) -> Open
     )
 
 
-def _text_rule_scores(best_similarity: np.ndarray, crop_texts: Sequence, names: Sequence[str]) -> np.ndarray:
-    """Never-enrolled queries' best similarities as the text rule sees them: :data:`ALWAYS` for a
-    crop whose text spells a gallery brand's name (the reading names it: accepted), :data:`NEVER`
-    for one whose text holds another legible word (``unknown``), its similarity otherwise."""
-    from logolens.inference.ocr import has_word, name_matches
+def _text_rule_scores(similarities: np.ndarray, crop_texts: Sequence, names: Sequence[str]) -> np.ndarray:
+    """Never-enrolled queries' best similarities (of their brand ``similarities`` over ``names``) as
+    the text rule sees them: :data:`ALWAYS` for a crop whose text spells a gallery brand's name (the
+    reading names it: accepted), :data:`NEVER` for one whose text holds a legible word that does not
+    read like its best brand's name (``unknown``), its best similarity otherwise."""
+    from logolens.inference.ocr import name_matches, speaks_against
 
+    best = similarities.argmax(axis=1)
     read = np.array([name_matches(t, names).any() for t in crop_texts], bool)
-    other_word = np.array([has_word(t) for t in crop_texts], bool)
-    return np.where(read, ALWAYS, np.where(other_word, NEVER, best_similarity))
+    other_word = np.array([speaks_against(t, names[b]) for t, b in zip(crop_texts, best)], bool)
+    return np.where(read, ALWAYS, np.where(other_word, NEVER, similarities.max(axis=1)))
 
 
 def _crop_means(vectors: np.ndarray, brands: np.ndarray, groups: np.ndarray, rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
