@@ -139,9 +139,9 @@ def _recognition(accepted: bool) -> Recognition:
     ([("KRODOR", 0.9)], True, True, "Krodor", None),               # its best brand's name: accepted
     ([("TIRA", 0.9)], True, True, "Tira", None),                   # another brand's name takes over
     ([("SPARKLING", 0.9)], True, False, "Krodor", "ocr"),          # a legible word naming no one: unknown
+    ([("SPARKLING", 0.9)], False, True, "Krodor", None),           # ... unless there is no open set
     ([("KRODOX LTD", 0.9)], True, True, "Krodor", None),          # a misreading of its best brand's name: not another word
     ([("KRODOX LTD", 0.9), ("SPARKLING", 0.9)], True, True, "Krodor", None),  # ... even beside a slogan
-    ([("SPARKLING", 0.9)], False, True, "Krodor", None),           # ... unless there is no open set
     ([("SPARKLING", 0.3)], True, True, "Krodor", None),            # read without confidence: ignored
     ([("A-B", 0.9)], True, True, "Krodor", None),                  # too short to be a word
     ([], True, True, "Krodor", None),                              # nothing read: the visual answer
