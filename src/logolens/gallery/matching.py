@@ -20,16 +20,14 @@ enrolled from 1, 3 or 5 crops and brands never enrolled. The threshold is the si
 lets through :data:`FALSE_ACCEPT_TARGET` of the never-enrolled queries. Nothing of the new
 brands or of held-out data is used.
 
-**With the text read** (``--ocr``, :func:`logolens.recognition.with_texts`) the decision changes:
-a crop whose text spells a brand's name is accepted whatever its similarity, and one whose text
-holds another legible word (not a misreading of its best brand's name,
-:func:`~logolens.inference.ocr.speaks_against`) is ``unknown``. That rule rejects most false
-accepts by itself, so the visual threshold calibrated without it rejects far more than the
-target asks (on FlickrLogos-27: 0.007 of never-enrolled brands' crops accepted against a target of
-0.05). Given
-the text of each reference crop, the same simulation also calibrates ``text_threshold``: the
-similarity at which the never-enrolled queries accepted *under the text rule* are the target's
-share.
+**With the text read** (``--ocr``, :func:`logolens.recognition.with_texts`) the decision changes: a
+crop whose text spells a brand's name is accepted whatever its similarity, and one whose text holds
+another legible word (not a misreading of its best brand's name,
+:func:`~logolens.inference.ocr.speaks_against`) is ``unknown``. That rule rejects most false accepts
+by itself, so the visual threshold calibrated without it rejects far more than the target asks (on
+FlickrLogos-27: 0.007 of never-enrolled brands' crops accepted against a target of 0.05). Given the
+text of each reference crop, the same simulation also calibrates ``text_threshold``: the similarity
+at which the never-enrolled queries accepted *under the text rule* are the target's share.
 """
 
 from __future__ import annotations

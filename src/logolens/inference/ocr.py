@@ -6,8 +6,8 @@ Apache-2.0, nothing downloaded), ``--ocr`` reads the text in each crop and, wher
 names, gives them :data:`TEXT_RELIABILITY` of the probability (shared equally; the visual
 probabilities keep the rest) and accepts the answer even if the visual match alone would have
 said ``unknown``; with enrolled brands, legible text that does not name the best brand, nor read
-like a garbled part of its name, makes the answer ``unknown`` (:func:`logolens.recognition.read_names`). It is a separate,
-switchable signal: visual scores are untouched without ``--ocr``. Whether it helps is measured in
+like a garbled part of its name, makes the answer ``unknown`` (:func:`logolens.recognition.read_names`).
+It is a separate, switchable signal: visual scores are untouched without ``--ocr``. Whether it helps is measured in
 ``benchmarks/ocr_flickr27.py`` (trained classifiers) and ``benchmarks/fewshot_flickr27.py`` (with
 enrolled brands). A detector calibrated for it reads a whole photo once instead (:func:`read_lines`)
 and gives each box the lines around it (:func:`lines_in`; ``benchmarks/detect_flickr27.py``).
