@@ -117,13 +117,9 @@ def training_side(model_dir: str | Path, data: str | Path | None = None, format:
                   images_dir: str | Path | None = None) -> LogoDataset:
     """The images a model trained on (its training and validation parts, recomputed from the
     recorded data and seed), or all of ``data`` when given."""
-    model_dir = Path(model_dir)
-    manifest = read_manifest(model_dir)
     if data is not None:
+        read_manifest(model_dir)  # a model folder, checked before its images are read
         return load_dataset(data, format=format, images_dir=images_dir)
-    path, format, images_dir = _recorded_data(model_dir, manifest)
-    dataset = load_dataset(path, format=format, images_dir=images_dir)
-    split = _split_again(model_dir, manifest, dataset)
-    for part in ("train", "val"):
-        _check_part(model_dir, split, part)
-    return LogoDataset((*split.train, *split.val), dataset.brands, f"{dataset.name} (training side)")
+    split = recorded_split(model_dir, parts=("train", "val"))
+    name = split.train.name.removesuffix("-train")  # split_dataset names its parts DATASET-train, ...
+    return LogoDataset((*split.train, *split.val), split.train.brands, f"{name} (training side)")
