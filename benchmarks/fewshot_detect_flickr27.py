@@ -173,7 +173,8 @@ detection's brand, or `none`. AP@0.5 with pycocotools over all 27 brands, averag
 "with --ocr": the detector trained as `logolens train --task detect --ocr` trains it and the photos detected as
 `logolens detect --ocr` detects them: each photo's text read once, a line naming the candidate box around it, scores and
 no-logo threshold from the calibration fitted with the validation photos' text (with enrolled brands, another legible word
-makes a box `unknown`, the open set deciding at the threshold the gallery calibrated from its reference crops' text).
+makes a box `unknown` unless the box turned upside down or sideways reads like its brand's name, the open set deciding at
+the threshold the gallery calibrated from its reference crops' text).
 
 {table}
 """)

@@ -45,7 +45,7 @@ from logolens.gallery.enrol import embed_crops, load_embedder
 from logolens.gallery.folder import enrol_brand, open_gallery
 from logolens.inference.ocr import ocr_available, text_in
 from logolens.models import precision
-from logolens.recognition import combine, with_texts
+from logolens.recognition import combine, read_turned, with_texts
 from logolens.training.run import train_and_report
 
 N_NEW = 7
@@ -125,7 +125,7 @@ def main() -> None:
             record(f"k={k}: trained brands' crops, top-1 among 27", np.mean(said[~is_new] == truth[~is_new]))
             record(f"k={k}: trained brands' crops taken by a new brand", np.mean(np.isin(said[~is_new], new)))
             if use_ocr:
-                with_text = with_texts(result, texts)
+                with_text = with_texts(result, read_turned(result, texts, crops_images, crops_boxes))
                 said_ocr = np.array(with_text.names)[with_text.probabilities.argmax(axis=1)]
                 record(f"k={k} with --ocr: new brands' crops, top-1 among 27", np.mean(said_ocr[is_new] == truth[is_new]))
                 record(f"k={k} with --ocr: trained brands' crops, top-1 among 27", np.mean(said_ocr[~is_new] == truth[~is_new]))
@@ -145,7 +145,8 @@ def main() -> None:
                     unknown_best.append(without["similarity"])
                     if use_ocr:  # accepted, text read, by the gallery without the brand
                         alone = combine(trained_probs[rows], classifier.brands_, reduced, queries[rows])
-                        false_accepts_with_text.append(np.mean(with_texts(alone, [texts[i] for i in rows]).accepted))
+                        alone_texts = read_turned(alone, [texts[i] for i in rows], [crops_images[i] for i in rows], [crops_boxes[i] for i in rows])
+                        false_accepts_with_text.append(np.mean(with_texts(alone, alone_texts).accepted))
                 record("open set: crops of a brand in neither, accepted as some brand", np.mean(false_accepts))
                 record("open set: calibrated threshold (similarity)", gallery.calibration.threshold)
                 if use_ocr:  # a name read accepts a crop whatever its similarity (logolens classify --ocr)
@@ -179,8 +180,9 @@ training images, every crop of the held-out 20 % images recognised among all 27 
 is enrolled in 1 + {references.views} views; queries are the mean of as many views. Open set at k = 5, each new brand
 in turn removed from the gallery. "with --ocr": the text of each crop also read and fused as `logolens classify --ocr`
 does (a name read takes 0.9 of the probability and accepts the crop; legible text that neither names the crop's
-best brand nor reads like its name (a garbled fragment, `ocr.RESEMBLANCE`) makes it `unknown`; the open set's threshold is the one the gallery calibrated for that rule, from the text of its
-reference crops, `logolens train --ocr`). Backbone inference in {used} (the default
+best brand nor reads like its name (a garbled fragment, `ocr.RESEMBLANCE`) makes it `unknown`, unless the crop
+turned upside down or sideways reads like that name (`recognition.read_turned`); the open set's threshold is the one the
+gallery calibrated for that rule, from the text of its reference crops, `logolens train --ocr`). Backbone inference in {used} (the default
 on this CPU). Times depend on the machine's speed of the day: during this run DINOv2 embedded {speed:.1f} crops/s
 in float32 (eager PyTorch, batch 32, 2 threads; 17.7 when the pretrained-backbone section was measured) and
 {speed_used:.1f} crops/s in {used}.

@@ -86,6 +86,25 @@ def test_detect_ocr_weighs_text_as_classify_ocr(trained_detector, monkeypatch, s
     assert out.brand_id[0] == (expected if isinstance(expected, int) else -1)
 
 
+@pytest.mark.parametrize("turned, expected", [("{0}", 0), ("", None)])
+def test_detect_ocr_reads_a_box_its_text_rejects_again_turned(trained_detector, monkeypatch, turned, expected):
+    """As classify --ocr (recognition.read_turned): with enrolled brands, a box whose text is another
+    word is read again turned; if that reads its brand's name, it keeps its brand."""
+    import logolens.inference.ocr as ocr
+
+    detector = copy.copy(trained_detector)
+    detector.gallery_ = SimpleNamespace(enrolled_brands=["Vexa"])
+    brands = list(detector.brands_)
+    asked = []
+    monkeypatch.setattr(ocr, "text_in", lambda image, box: [("QWERTYUIOP", 0.9)])
+    monkeypatch.setattr(ocr, "turned_text_in", lambda image, box, brand: asked.append(brand) or ([(turned.format(*brands), 0.9)] if turned else []))
+    boxes = Detections(np.array([[10.0, 10.0, 60.0, 40.0]]), np.array([0.7]), np.array([0]), np.array([brands[0]], object),
+                       np.array(["trained"], object))
+    out = detector.read_names(Image.new("RGB", (100, 80)), boxes)
+    assert asked == [brands[0]]
+    assert (out.brand[0], out.source[0]) == ((brands[expected], "ocr") if expected is not None else (UNKNOWN, "ocr"))
+
+
 @pytest.mark.parametrize("with_text, text, expected, source", [
     (True, "", "Vexa", "gallery"),        # clears the threshold calibrated for reading text: named, by the gallery
     (True, "QWERTYUIOP", None, "ocr"),    # ... unless its text is another word

@@ -150,6 +150,7 @@ def test_read_names_accepts_a_brand_named_and_rejects_other_words(monkeypatch, t
     import logolens.inference.ocr as ocr
 
     monkeypatch.setattr(ocr, "text_in", lambda image, box: texts)
+    monkeypatch.setattr(ocr, "turned_text_in", lambda image, box, brand: [])  # turned, it reads nothing
     result = read_names(_recognition(accepted=True), [None], [None], open_set=open_set)
     top = result.predictions(0, 2)
     assert bool(result.accepted[0]) == accepted
@@ -158,6 +159,55 @@ def test_read_names_accepts_a_brand_named_and_rejects_other_words(monkeypatch, t
     else:
         assert (top[0].brand, top[0].source, top[1].brand) == ("unknown", unknown_source, best)
         assert top[0].score >= ocr.TEXT_RELIABILITY - 1e-6  # as sure as a reading
+
+
+@pytest.mark.parametrize("turned, accepted, read", [
+    ([("KRODOR", 0.9)], True, True),   # turned, the crop reads its best brand's name: accepted, named by the text
+    ([("KRODX", 0.9)], True, False),   # ... or a misreading of it: accepted, the visual answer
+    ([], False, False),                # turned it reads nothing like it: unknown
+])
+def test_a_crop_its_text_rejects_is_read_again_turned(monkeypatch, turned, accepted, read):
+    import logolens.inference.ocr as ocr
+
+    asked = []
+    monkeypatch.setattr(ocr, "text_in", lambda image, box: [("SNDPOQ", 0.9)])
+    monkeypatch.setattr(ocr, "turned_text_in", lambda image, box, brand: asked.append((image, box, brand)) or turned)
+    result = read_names(_recognition(accepted=True), ["image"], ["box"])
+    assert asked == [("image", "box", "Krodor")]  # the crop, and the brand its text spoke against
+    assert bool(result.accepted[0]) == accepted and bool(result.read[0, 1]) == read
+    assert result.predictions(0, 1)[0].brand == ("Krodor" if accepted else "unknown")
+
+
+def test_only_crops_the_text_rejects_are_read_again(monkeypatch):
+    import logolens.inference.ocr as ocr
+
+    monkeypatch.setattr(ocr, "text_in", lambda image, box: [("KRODOR", 0.9)] if box == "named" else [])
+    monkeypatch.setattr(ocr, "turned_text_in", lambda image, box, brand: pytest.fail("nothing was rejected by its text"))
+    both = Recognition(["Tira", "Krodor", "Vexa"], ["trained", "trained", "gallery"], np.array([[0.2, 0.7, 0.1]] * 2, np.float32),
+                       np.array([True, False]), np.array([0.8, 0.3], np.float32))
+    assert read_names(both, [None, None], ["named", "blank"]).accepted.tolist() == [True, False]
+    monkeypatch.setattr(ocr, "text_in", lambda image, box: [("SNDPOQ", 0.9)])
+    assert not read_names(both, [None, None], [None, None], open_set=False).rejected_by_text.any()  # no open set, no rejection
+
+
+@pytest.mark.skipif(not __import__("logolens.inference.ocr", fromlist=["x"]).ocr_available(), reason="rapidocr is not installed")
+def test_an_upside_down_wordmark_of_the_best_brand_is_accepted(monkeypatch):
+    """End to end with rapidocr: upright, an upside-down 'bodpus' reads as another word; the second
+    look reads the name, so the crop is accepted as Bodpus; without it, it would be unknown."""
+    from PIL import Image, ImageDraw
+
+    import logolens.inference.ocr as ocr
+    from logolens.data.brand_marks import builtin_font
+
+    image = Image.new("RGB", (360, 120), (255, 255, 255))
+    ImageDraw.Draw(image).text((20, 25), "bodpus", fill=(200, 20, 40), font=builtin_font(64))
+    crop = Recognition(["Tira", "Bodpus"], ["trained", "gallery"], np.array([[0.3, 0.7]], np.float32), np.array([True]),
+                       np.array([0.8], np.float32))
+    result = read_names(crop, [image.rotate(180)], [None])
+    assert result.accepted[0] and result.read[0, 1] and result.predictions(0, 1)[0].brand == "Bodpus"
+    monkeypatch.setattr(ocr, "TURNS", ())
+    result = read_names(crop, [image.rotate(180)], [None])
+    assert not result.accepted[0] and result.rejected_by_text[0]
 
 
 @pytest.mark.parametrize("visual, with_text, texts, accepted", [

@@ -60,7 +60,7 @@ from logolens.models.detector import STORED_BLOCKS_DEFAULT, decode_peaks
 from logolens.models.registry import create_model, get_entry
 from logolens.models.storage import MANIFEST, load_model, read_manifest, save_model, update_manifest, weights_path
 from logolens.progress import track
-from logolens.recognition import Recognition, active_gallery, combine, with_texts
+from logolens.recognition import Recognition, active_gallery, combine, read_turned, with_texts
 from logolens.training.detection_loop import DetectorTrainConfig, fit_detector_head
 from logolens.training.detection_targets import DenseTargets, dense_targets
 from logolens.training.hard_negatives import BACKGROUND, hard_negative_boxes, with_background
@@ -487,7 +487,8 @@ class LogoDetector:
         the boxes it keeps, and weighed as ``classify --ocr`` does
         (:func:`~logolens.recognition.with_texts`, the box's brand as its visual answer): a box
         whose text spells a brand (trained or enrolled) takes that brand's name, and with enrolled
-        brands (open set) a box whose text holds a word that is not its brand's name is ``unknown``.
+        brands (open set) a box whose text holds a word that is not its brand's name is ``unknown``
+        (unless the box turned upside down or sideways reads like it, :func:`~logolens.recognition.read_turned`).
         Either way its ``source`` is "ocr"; its score (a logo is there) is unchanged. With a gallery
         calibrated for reading text (``logolens train --ocr``), the open set decides at that
         threshold: a box the pixels alone left ``unknown`` may be named after its best brand.
@@ -502,8 +503,11 @@ class LogoDetector:
         visual[np.flatnonzero(said >= 0), said[said >= 0]] = 1.0
         accepted = (said >= 0) & np.asarray(dets.data.get("accepted_with_text", dets.brand != UNKNOWN), bool)
         sources = ["trained"] * len(self.brands_) + ["gallery"] * (len(names) - len(self.brands_))
-        result = with_texts(Recognition(names, sources, visual, accepted, np.ones(len(dets), np.float32)),
-                            [text_in(image, box) for box in dets.xyxy] if texts is None else texts, open_set=gallery is not None)
+        visual_answer = Recognition(names, sources, visual, accepted, np.ones(len(dets), np.float32))
+        texts = [text_in(image, box) for box in dets.xyxy] if texts is None else texts
+        if gallery is not None:  # the open set: a box its text rejects is read again turned (read_turned)
+            texts = read_turned(visual_answer, texts, [image] * len(dets), list(dets.xyxy))
+        result = with_texts(visual_answer, texts, open_set=gallery is not None)
         best = result.probabilities.argmax(axis=1)  # names are never empty, so this holds for no boxes too
         read = result.read[np.arange(len(dets)), best]
         by_text = result.rejected_by_text & accepted  # a box the gallery calls unknown anyway keeps its source

@@ -10,6 +10,7 @@ from logolens.data.brand_marks import builtin_font
 from logolens.inference import ocr
 from logolens.inference.ocr import (
     TEXT_RELIABILITY, brand_names_in, fuse_text, name_matches, normalise, ocr_available, read_texts, resembles_name, speaks_against,
+    turned_text_in,
 )
 
 
@@ -88,3 +89,17 @@ def test_a_name_beside_the_symbol_is_read_with_the_boxs_context(monkeypatch):
     assert brand_names_in(image, symbol, ["Tira", "Krodor"]).tolist() == [False, True]
     monkeypatch.setattr(ocr, "CONTEXT", 0.1)
     assert not brand_names_in(image, symbol, ["Tira", "Krodor"]).any()
+
+
+@pytest.mark.skipif(not ocr_available(), reason="rapidocr is not installed (pip install 'logolens[ocr]')")
+def test_an_upside_down_wordmark_is_read_turned():
+    """Read upright, an upside-down 'bodpus' is another word ('sndpoq'); turned, it is the name.
+    Only lines naming the brand asked for come back."""
+    image = Image.new("RGB", (360, 120), (255, 255, 255))
+    ImageDraw.Draw(image).text((20, 25), "bodpus", fill=(200, 20, 40), font=builtin_font(64))
+    upside_down = image.rotate(180)
+    assert speaks_against(read_texts(upside_down), "Bodpus"), read_texts(upside_down)
+    turned = turned_text_in(upside_down, None, "Bodpus")
+    assert name_matches(turned, ["Bodpus"]).all(), turned
+    assert turned_text_in(upside_down, None, "Krodor") == []
+    assert turned_text_in(upside_down, (0, 0, 40, 30), "Bodpus") == []  # only the box (and its context) is read

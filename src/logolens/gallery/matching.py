@@ -236,7 +236,10 @@ def _text_rule_scores(similarities: np.ndarray, crop_texts: Sequence, names: Seq
     """Never-enrolled queries' best similarities (of their brand ``similarities`` over ``names``) as
     the text rule sees them: :data:`ALWAYS` for a crop whose text spells a gallery brand's name (the
     reading names it: accepted), :data:`NEVER` for one whose text holds a legible word that does not
-    read like its best brand's name (``unknown``), its best similarity otherwise."""
+    read like its best brand's name (``unknown``), its best similarity otherwise. The second look at
+    such crops, turned (:func:`logolens.recognition.read_turned`), is left out: it would read
+    reference crops again, and turned readings of a never-enrolled brand's crops that resemble the
+    wrong brand's name are rare (on FlickrLogos-27 its false accepts did not change with it)."""
     from logolens.inference.ocr import name_matches, speaks_against
 
     best = similarities.argmax(axis=1)

@@ -6,7 +6,8 @@ Apache-2.0, nothing downloaded), ``--ocr`` reads the text in each crop and, wher
 names, gives them :data:`TEXT_RELIABILITY` of the probability (shared equally; the visual
 probabilities keep the rest) and accepts the answer even if the visual match alone would have
 said ``unknown``; with enrolled brands, legible text that does not name the best brand, nor read
-like a garbled part of its name, makes the answer ``unknown`` (:func:`logolens.recognition.read_names`).
+like a garbled part of its name, makes the answer ``unknown`` (:func:`logolens.recognition.read_names`),
+unless the crop turned upside down or sideways reads like that name (:func:`turned_text_in`).
 It is a separate, switchable signal: visual scores are untouched without ``--ocr``. Whether it helps is measured in
 ``benchmarks/ocr_flickr27.py`` (trained classifiers) and ``benchmarks/fewshot_flickr27.py`` (with
 enrolled brands). A detector calibrated for it reads a whole photo once instead (:func:`read_lines`)
@@ -58,7 +59,13 @@ ones shrunk), and the text detector reads it at that size. rapidocr's default in
 *shorter* side to 736 px: a 60 x 300 wordmark became a 736 x 3680 image, 1.3 s a crop on 2 cores.
 At 512 px reading takes about 0.15 s and finds more brand names on FlickrLogos-27 crops
 (``benchmarks/ocr_flickr27.py``). The 0/180-degree text-direction classifier is skipped as well:
-upside-down wordmarks are rare, and it cost a sixth of the time without making the answers better."""
+upside-down wordmarks are rare, and it cost a sixth of the time without making the answers better
+(the crops the open set would reject get a second look, turned, instead: :data:`TURNS`)."""
+
+TURNS = (180, 90, 270)
+"""Degrees (counter-clockwise) a crop is turned for a second reading when its upright text speaks
+against its best brand (:func:`turned_text_in`): upside down first, the commonest case (a can or
+a bottle held the other way), then both ways sideways."""
 
 CONTEXT = 0.3
 """The box is read with this much of its size added on every side: a brand's name often sits
@@ -156,6 +163,20 @@ def text_in(image: Image.Image, box) -> list[tuple[str, float]]:
 def brand_names_in(image: Image.Image, box, brands: Sequence[str]) -> np.ndarray:
     """Which of ``brands`` the text in ``box`` of ``image`` (with :data:`CONTEXT`; ``None``: all of it) spells."""
     return name_matches(text_in(image, box), brands)
+
+
+def turned_text_in(image: Image.Image, box, brand: str) -> list[tuple[str, float]]:
+    """The lines read in ``box`` of ``image`` (with :data:`CONTEXT`) turned by each of
+    :data:`TURNS` in turn that name ``brand`` or read like its name (:func:`name_matches`,
+    :func:`resembles_name`), from the first turn that has any; ``[]`` when none does. The second
+    look of :func:`logolens.recognition.read_turned`."""
+    crop = crop_image(image, box, margin=CONTEXT)
+    for angle in TURNS:
+        lines = read_texts(crop.rotate(angle, expand=True))
+        naming = [line for line in lines if name_matches([line], [brand])[0] or resembles_name([line], brand)]
+        if naming:
+            return naming
+    return []
 
 
 def resembles_name(texts: Sequence[tuple[str, float]], brand: str) -> bool:
