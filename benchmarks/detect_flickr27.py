@@ -20,6 +20,7 @@ as well (``--ocr``, when rapidocr is installed), the seed-0 model recalibrated f
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -43,10 +44,24 @@ SPEED_SETTINGS = {  # (runtime, precision): (boxes refined, refiner passes, boxe
 TILES = (2,)  # tiles per side tried on top of the whole view (the default, 0, is the main table)
 
 
-def false_alarm_rate(detector: LogoDetector, n: int = 40, seed: int = 1000, ocr: bool = False) -> float:
+def background_pictures(n: int = 40, seed: int = 1000) -> list:
+    """The generated logo-free backgrounds false alarms are counted on (a seed calibration never uses)."""
     rng = np.random.default_rng(seed)
-    pictures = [render_background(rng, (int(rng.integers(300, 500)), int(rng.integers(240, 400)))) for _ in range(n)]
-    return float(np.mean([len(detector.detect(p, ocr=ocr)) > 0 for p in pictures]))
+    return [render_background(rng, (int(rng.integers(300, 500)), int(rng.integers(240, 400)))) for _ in range(n)]
+
+
+def seed0_detector_and_split(models: str, data: str | None) -> tuple[Path, object, object]:
+    """For the scripts that build on this one: the folder of its seed-0 detector (exits if it is
+    missing), and seed 0's outer split (test = ``outer.val``) and inner split (calibration = ``inner.val``)."""
+    folder = Path(models) / "seed0"
+    if not (folder / "logolens.json").is_file():
+        sys.exit(f"no seed-0 detector in {folder}; run 'python benchmarks/detect_flickr27.py --seeds 0' first")
+    outer = split_dataset(load_dataset(flickr27_or_exit(data), format="flickr27"), 0.2, 0.0, 0)
+    return folder, outer, split_dataset(outer.train, 0.2, 0.0, 0)
+
+
+def false_alarm_rate(detector: LogoDetector, n: int = 40, seed: int = 1000, ocr: bool = False) -> float:
+    return float(np.mean([len(detector.detect(p, ocr=ocr)) > 0 for p in background_pictures(n, seed)]))
 
 
 def scored(detector: LogoDetector, test, threshold: float, ocr: bool = False) -> tuple[dict, float]:

@@ -15,15 +15,10 @@ Needs the seed-0 detector of ``benchmarks/detect_flickr27.py`` (in ``--models``,
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import torch
-from detect_flickr27 import false_alarm_rate, scored, table_values
-from results import benchmark_parser, command_line, flickr27_or_exit, machine_speed, markdown_table, write_section
+from detect_flickr27 import false_alarm_rate, scored, seed0_detector_and_split, table_values
+from results import benchmark_parser, command_line, machine_speed, markdown_table, write_section
 
-from logolens.data.formats import load_dataset
-from logolens.data.splits import split_dataset
 from logolens.detector import LogoDetector
 from logolens.evaluation.detection import SHARE_BUCKETS
 from logolens.models import precision
@@ -37,12 +32,7 @@ def main() -> None:
     parser.add_argument("--cache-dir", help="embedding cache (default: the user cache)")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    folder = Path(args.models) / "seed0"
-    if not (folder / "logolens.json").is_file():
-        sys.exit(f"no seed-0 detector in {folder}; run 'python benchmarks/detect_flickr27.py --seeds 0' first")
-    dataset = load_dataset(flickr27_or_exit(args.data), format="flickr27")
-    outer = split_dataset(dataset, 0.2, 0.0, 0)  # as detect_flickr27.py: test = outer.val, calibration = inner.val
-    inner = split_dataset(outer.train, 0.2, 0.0, 0)
+    folder, outer, inner = seed0_detector_and_split(args.models, args.data)
     rows = []
     for refine, passes, rescore in SETTINGS:
         detector = LogoDetector.load(folder, runtime="torch")

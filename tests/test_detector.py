@@ -197,15 +197,15 @@ def test_settings_missing_from_an_older_folder_take_the_values_it_was_made_with(
     assert LogoDetector.load(trained_detector_dir).get_params()["feature_blocks"] == [10, 12]  # what new folders record
     folder = Path(shutil.copytree(trained_detector_dir, tmp_path / "model"))
     manifest = json.loads((folder / "logolens.json").read_text())
-    del manifest["settings"]["refine_passes"], manifest["settings"]["feature_blocks"]
+    del manifest["settings"]["refine_passes"], manifest["settings"]["feature_blocks"], manifest["settings"]["feature_dropout"]
     manifest["calibration"]["weights"] = manifest["calibration"]["weights"][:-1]  # before the foreground feature
     (folder / "logolens.json").write_text(json.dumps(manifest))
     old = LogoDetector.load(folder)
-    assert old.refine_passes == 1 and list(old.feature_blocks) == [12]
+    assert old.refine_passes == 1 and list(old.feature_blocks) == [12] and old.feature_dropout == 0.0
     assert len(old.calibrator_["weights"]) == len(FEATURES) and old.calibrator_["weights"][-1] == 0.0
 
 
-@pytest.mark.parametrize("setting", [{"refine_passes": 0}, {"feature_blocks": (12, 10)}, {"tiles": -1}])
+@pytest.mark.parametrize("setting", [{"refine_passes": 0}, {"feature_blocks": (12, 10)}, {"tiles": -1}, {"feature_dropout": 1.0}])
 def test_invalid_refinement_or_feature_settings_are_refused(synthetic_dataset, setting):
     with pytest.raises(ValueError):
         LogoDetector(**setting, epochs=1, cache_dir=False).fit(synthetic_dataset)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -42,10 +44,13 @@ def test_training_lowers_the_loss():
     assert {"heat", "box", "brand", "val_loss", "lr", "seconds"} <= set(history[-1])
 
 
-def test_interrupted_run_resumes_to_identical_weights(tmp_path):
+@pytest.mark.parametrize("config", [CONFIG, replace(CONFIG, feature_dropout=0.3)], ids=["plain", "feature-dropout"])
+def test_interrupted_run_resumes_to_identical_weights(tmp_path, config):
+    """Also with feature dropout: its masks are drawn from the epoch's seeded generator, not the global one."""
     data, val = toy_data(), toy_data(4, seed=1)
     reference = new_head()
-    fit_detector_head(reference, data, val, CONFIG)
+    fit_detector_head(reference, data, val, config)
+    torch.manual_seed(123)  # the global generator's state must not matter
 
     checkpoint = tmp_path / "checkpoint.pt"
 
@@ -54,14 +59,32 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        fit_detector_head(new_head(), data, val, CONFIG, checkpoint, fingerprint="run-a", on_epoch_end=interrupt)
+        fit_detector_head(new_head(), data, val, config, checkpoint, fingerprint="run-a", on_epoch_end=interrupt)
     assert checkpoint.is_file() and not list(tmp_path.glob(".*.tmp"))
     epochs_run = []
     resumed = new_head()
-    history = fit_detector_head(resumed, data, val, CONFIG, checkpoint, fingerprint="run-a", on_epoch_end=epochs_run.append)
+    history = fit_detector_head(resumed, data, val, config, checkpoint, fingerprint="run-a", on_epoch_end=epochs_run.append)
     assert epochs_run == [4, 5, 6] and [row["epoch"] for row in history] == [1, 2, 3, 4, 5, 6]
     for key, value in reference.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_feature_dropout_zeroes_features_in_training_only():
+    data, val = toy_data(), toy_data(4, seed=1)
+    plain, dropped = new_head(), new_head()
+    fit_detector_head(plain, data, val, CONFIG)
+    history = fit_detector_head(dropped, data, val, replace(CONFIG, feature_dropout=0.5))
+    assert not torch.equal(plain.trunk[0].weight, dropped.trunk[0].weight)  # the masks changed what it learnt
+    assert history[-1]["val_loss"] < 0.8 * history[0]["val_loss"]  # and it still learns
+    with torch.no_grad():  # the trained head itself has no dropout: same input, same output
+        first, second = dropped(val[0]), dropped(val[0])
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.0])
+def test_feature_dropout_outside_0_1_is_refused(share):
+    with pytest.raises(ValueError, match="invalid detector training settings"):
+        DetectorTrainConfig(feature_dropout=share)
 
 
 def test_a_checkpoint_of_another_run_is_refused(tmp_path):

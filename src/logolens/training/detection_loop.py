@@ -34,10 +34,11 @@ class DetectorTrainConfig:
     batch_size: int = 16  # canvases per step
     weight_decay: float = 1e-4
     patience: int = 12  # stop after this many epochs without a lower val loss (0: never); best weights kept
-    seed: int = 0  # batch order
+    seed: int = 0  # batch order and feature dropout masks
+    feature_dropout: float = 0.0  # share of the cached patch features zeroed at random in each training step (see fit_detector_head)
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or self.patience < 0:
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or self.patience < 0 or not 0.0 <= self.feature_dropout < 1.0:
             raise ValueError(f"invalid detector training settings: {self}")
 
 
@@ -46,6 +47,14 @@ Grids = tuple[torch.Tensor, DenseTargets]  # (N, C, h, w) patch features (any fl
 
 def _loss(head: nn.Module, grids: torch.Tensor, targets: DenseTargets) -> tuple[torch.Tensor, dict]:
     return detection_loss(*head(grids.float()), targets)
+
+
+def _dropped(grids: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
+    """``grids`` (float) with ``share`` of their values zeroed and the rest scaled by ``1 / (1 - share)``
+    (inverted dropout). The masks come from ``generator``, seeded by epoch, so a resumed run draws
+    the same masks as an uninterrupted one."""
+    keep = torch.rand(grids.shape, generator=generator) >= share
+    return grids * keep / (1.0 - share)
 
 
 def _subset(targets: DenseTargets, index: torch.Tensor) -> DenseTargets:
@@ -71,6 +80,12 @@ def fit_detector_head(
 
     ``checkpoint`` (a file path) makes the run resumable; ``fingerprint`` identifies the data and
     settings it belongs to. ``on_epoch_end(epoch)`` runs after each checkpoint is written.
+
+    ``config.feature_dropout`` zeroes that share of the cached patch features at random in every
+    step. The grids are cached, so the photos cannot be augmented afresh each epoch, and on a few
+    hundred photos the head learns them by heart: on FlickrLogos-27 (a run with four cached scales,
+    no dropout) the validation loss was lowest after 14 epochs while the training loss kept falling
+    (1.0 against 4.0 by epoch 26).
     """
     grids, targets = train
     steps_per_epoch = math.ceil(len(grids) / config.batch_size)
@@ -88,11 +103,15 @@ def fit_detector_head(
                 break
             started = time.perf_counter()
             head.train()
-            order = torch.randperm(len(grids), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
+            generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+            order = torch.randperm(len(grids), generator=generator)
             sums: dict[str, float] = {}
             for start in range(0, len(order), config.batch_size):
                 index = order[start : start + config.batch_size]
-                loss, parts = _loss(head, grids[index], _subset(targets, index))
+                batch = grids[index].float()
+                if config.feature_dropout:
+                    batch = _dropped(batch, config.feature_dropout, generator)
+                loss, parts = _loss(head, batch, _subset(targets, index))
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
