@@ -86,6 +86,9 @@ Image accuracy / false alarms at fixed `--min-score` values (the same prediction
 on about a hundred validation photos, so it moves between models):
 
 {fixed_table}
+
+One training run per share: a retrained detector's numbers move by themselves (another draw of the masks), so read
+a trend only where it is larger than the differences between neighbouring shares.
 """)
 
 

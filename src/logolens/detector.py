@@ -85,8 +85,8 @@ class LogoDetector:
     side as a fraction of the canvas for each cached training view (smaller views teach small
     logos). ``feature_dropout``: the share of those cached features zeroed at random in each
     training step of the head and of the box refiner, a regulariser for small training sets (on
-    FlickrLogos-27, 0.3 raised mAP@0.5 0.565 -> 0.589 but lowered image-level accuracy at the
-    calibrated threshold 0.70 -> 0.65: ``benchmarks/detect_dropout_flickr27.py``; 0 is the default). ``tiles``: besides the whole view, look at the photo in ``tiles`` x ``tiles``
+    FlickrLogos-27 no clear gain: 0.3 and 0.15 gave mAP@0.5 0.589 and 0.508 against 0.565, one run
+    each, ``benchmarks/detect_dropout_flickr27.py``; 0 is the default). ``tiles``: besides the whole view, look at the photo in ``tiles`` x ``tiles``
     overlapping tiles, each on its own canvas (:mod:`logolens.inference.tiles`; 0 or 1: the whole
     view only) for logos too small for the whole view, at the cost of ``tiles**2`` more backbone
     passes per photo (on FlickrLogos-27 it does not pay: the README says why). ``refine``: how many top candidates per image get a second, zoomed-in look that

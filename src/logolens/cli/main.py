@@ -117,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--tiles", type=int, help="detect: also look at each photo in N x N overlapping tiles, for small logos "
                                                  "(default: 0, the whole view only; 2: five backbone passes per photo)")
     train.add_argument("--feature-dropout", type=float, help="detect: share of the cached backbone features zeroed at random in each "
-                                                            "training step, against over-fitting small data (default: 0; 0.3 trades image "
-                                                            "accuracy for mAP on FlickrLogos-27, see benchmarks/RESULTS.md)")
+                                                            "training step, against over-fitting small data (default: 0; no clear gain on "
+                                                            "FlickrLogos-27, see benchmarks/RESULTS.md)")
     train.add_argument("--refine", type=int, help="detect: top boxes per image re-drawn by the box refiner (default: 5; 0: off)")
     train.add_argument("--refine-passes", type=int, help="detect: looks the box refiner takes at each box, each around the last box (default: 1)")
     train.add_argument("--rescore", type=int, help="detect: top boxes per image re-scored by the crop classifier (default: 5; 0: off)")
