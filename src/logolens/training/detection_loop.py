@@ -38,8 +38,10 @@ class DetectorTrainConfig:
     feature_dropout: float = 0.0  # share of the cached patch features zeroed at random in each training step (see fit_detector_head)
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or self.patience < 0 or not 0.0 <= self.feature_dropout < 1.0:
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or self.patience < 0:
             raise ValueError(f"invalid detector training settings: {self}")
+        if not 0.0 <= self.feature_dropout < 1.0:
+            raise ValueError(f"invalid detector training settings: feature_dropout must be in [0, 1), got {self.feature_dropout}")
 
 
 Grids = tuple[torch.Tensor, DenseTargets]  # (N, C, h, w) patch features (any float dtype), targets
