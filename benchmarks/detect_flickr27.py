@@ -56,8 +56,13 @@ def seed0_detector_and_split(models: str, data: str | None) -> tuple[Path, objec
     folder = Path(models) / "seed0"
     if not (folder / "logolens.json").is_file():
         sys.exit(f"no seed-0 detector in {folder}; run 'python benchmarks/detect_flickr27.py --seeds 0' first")
+    return (folder, *seed0_splits(data))
+
+
+def seed0_splits(data: str | None) -> tuple[object, object]:
+    """Seed 0's outer split (test = ``outer.val``) and inner split (calibration = ``inner.val``)."""
     outer = split_dataset(load_dataset(flickr27_or_exit(data), format="flickr27"), 0.2, 0.0, 0)
-    return folder, outer, split_dataset(outer.train, 0.2, 0.0, 0)
+    return outer, split_dataset(outer.train, 0.2, 0.0, 0)
 
 
 def false_alarm_rate(detector: LogoDetector, n: int = 40, seed: int = 1000, ocr: bool = False) -> float:
@@ -194,9 +199,9 @@ def main() -> None:
 Image-level 80/20 splits as above (seeds {', '.join(map(str, args.seeds))}); the detector trains on 80 % of the
 training side and calibrates on the other 20 %; scores are on the {len(first_test)} held-out test images.
 Backbone inference in {precision.chosen_precision()} (the default on this CPU, see the speed table for the others).
-Canvas {args.image_size} px; dense head on the frozen DINOv2 ViT-S/14 patch grid (tokens of blocks 10 and 12; boxes learnt by GIoU plus
-an L1 loss on the log distances to the box sides), the best 5
-candidates re-drawn by the box refiner (a second dense head on a 224-px crop around each, one pass) and re-scored by
+Canvas {args.image_size} px; {first.heads} dense heads (trained apart, outputs averaged: `--heads`) on the frozen DINOv2 ViT-S/14 patch grid
+(tokens of blocks 10 and 12; boxes learnt by GIoU plus an L1 loss on the log distances to the box sides), the best 5
+candidates re-drawn by the box refiner (as many dense heads on a 224-px crop around each, one pass) and re-scored by
 the DINOv2 crop classifier (27 brands and a background class learnt from the head's false peaks on training photos),
 logistic calibration, class-aware NMS. mAP with pycocotools (all detections); image-level numbers at the
 model's calibrated no-logo threshold (the image's answer is its best detection's brand, or `none`).

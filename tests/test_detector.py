@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from logolens.classifier import LogoClassifier
@@ -209,3 +210,66 @@ def test_settings_missing_from_an_older_folder_take_the_values_it_was_made_with(
 def test_invalid_refinement_or_feature_settings_are_refused(synthetic_dataset, setting):
     with pytest.raises(ValueError):
         LogoDetector(**setting, epochs=1, cache_dir=False).fit(synthetic_dataset)
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+QUICK = dict(image_size=224, epochs=2, rescore=0, calibrate=False)  # seconds per fit on the generated scenes
+
+
+def test_heads_are_trained_apart_and_averaged(synthetic_dataset, tmp_path):
+    """The first head of an ensemble is the single head of the same seed, the others learn
+    something else; the box refiner gets as many heads; the folder and the ONNX export keep them,
+    and a folder from before --heads loads as one head."""
+    split = split_dataset(synthetic_dataset, VAL_FRACTION, 0.0, 0)
+    train, val = split.train, split.val
+    settings = dict(QUICK, refine=1, cache_dir=tmp_path / "cache")
+    single = LogoDetector(heads=1, **settings).fit(train, val)
+    pair = LogoDetector(heads=2, **settings).fit(train, val)
+    first, second = pair.network_.head.members
+    assert _same_weights(first, single.network_.head) and not _same_weights(second, first)
+    refiners = pair.refiner_.head.members  # drawn after the detector's heads, so not the single refiner's draw
+    assert len(refiners) == 2 and not _same_weights(refiners[0], refiners[1])
+    assert sorted({row["head"] for row in pair.history_}) == [0, 1] and "head" not in single.history_[0]
+    pair.save(tmp_path / "pair")
+    back = LogoDetector.load(tmp_path / "pair", runtime="torch")
+    assert back.heads == 2 and back.get_params() == pair.get_params()
+    image = list(val)[0].path
+    assert np.array_equal(back.detect(image, min_score=0.0).xyxy, pair.detect(image, min_score=0.0).xyxy)
+    pair.export_onnx()  # refused if the graph's outputs differ from PyTorch's
+    assert LogoDetector.load(tmp_path / "pair", runtime="onnx").runner_ is not None
+    single.save(tmp_path / "single")  # as a folder from before --heads: the setting named nowhere
+    manifest = json.loads((tmp_path / "single" / "logolens.json").read_text())
+    del manifest["settings"]["heads"], manifest["model_config"]["heads"]
+    (tmp_path / "single" / "logolens.json").write_text(json.dumps(manifest))
+    old = LogoDetector.load(tmp_path / "single", runtime="torch")
+    assert old.heads == 1 and np.array_equal(old.detect(image, min_score=0.0).xyxy, single.detect(image, min_score=0.0).xyxy)
+
+
+def test_an_interrupted_ensemble_resumes_to_the_same_heads(synthetic_dataset, tmp_path, monkeypatch):
+    import logolens.detector as module
+
+    split = split_dataset(synthetic_dataset, VAL_FRACTION, 0.0, 0)
+    train, val = split.train, split.val
+    settings = dict(QUICK, epochs=3, heads=2, refine=0, cache_dir=tmp_path / "cache")
+    whole = LogoDetector(**settings).fit(train, val)
+    real, calls = module.fit_detector_head, []
+
+    def interrupted(head, *args, **kwargs):
+        calls.append(kwargs["description"])
+        if len(calls) == 2:  # the second head: stopped after its first epoch
+            kwargs["on_epoch_end"] = lambda epoch: (_ for _ in ()).throw(KeyboardInterrupt)
+        return real(head, *args, **kwargs)
+
+    monkeypatch.setattr(module, "fit_detector_head", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        LogoDetector(**settings).fit(train, val, checkpoint_dir=tmp_path / "run")
+    assert calls == ["training detector head 1/2", "training detector head 2/2"]
+    assert {p.name for p in (tmp_path / "run").iterdir()} == {"checkpoint.pt", "checkpoint-head1.pt"}
+    monkeypatch.undo()
+    resumed = LogoDetector(**settings).fit(train, val, checkpoint_dir=tmp_path / "run")
+    assert _same_weights(resumed.network_.head, whole.network_.head)
+    assert not list((tmp_path / "run").iterdir())  # checkpoints go once training is done

@@ -3,7 +3,8 @@
 How it works (see :mod:`logolens.models.detector` for the network):
 
 1. The photo is letterboxed into a square canvas; frozen DINOv2 turns it into a grid of patch
-   features; a small trained head marks logo centres (a heatmap), each centre's box, and a brand.
+   features; a small trained head marks logo centres (a heatmap), each centre's box, and a brand
+   (by default three such heads, trained apart, and their outputs averaged: ``heads``).
 2. Each heatmap peak is a candidate box. The best ``rescore`` candidates are cut out of the photo
    and re-scored by a crop classifier (:class:`~logolens.classifier.LogoClassifier`, trained on the
    same images), whose zoomed-in view names small logos far better than the coarse grid can;
@@ -31,6 +32,7 @@ import hashlib
 import json
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +58,7 @@ from logolens.inference.onnx_runtime import ONNX_FILE, OnnxRunner, check_runtime
 from logolens.inference.tiles import tile_keeps, tile_regions
 from logolens.models import precision
 from logolens.models.backbones import DINOV2_BLOCKS, backbone_id, dinov2_feature_id
-from logolens.models.detector import STORED_BLOCKS_DEFAULT, decode_peaks
+from logolens.models.detector import STORED_BLOCKS_DEFAULT, decode_peaks, head_members
 from logolens.models.registry import create_model, get_entry
 from logolens.models.storage import MANIFEST, load_model, read_manifest, save_model, update_manifest, weights_path
 from logolens.progress import track
@@ -69,11 +71,12 @@ MODEL = "dinov2-s14-detector"
 CLASSIFIER_DIR = "classifier"  # the re-scoring crop classifier's model folder, inside the detector's
 CHECKPOINT = "checkpoint.pt"
 REFINER_CHECKPOINT = "checkpoint-refiner.pt"
+MEMBER_SEED_STEP = 1000  # head i of an ensemble trains with seed + 1000 i: its own batch order and dropout masks
 REFINER_DIR = "refiner"  # the box refiner's head (a model folder of its own)
 FEATURES = ("objectness_logit", "refined_objectness_logit", "log_brand_probability", "refined", "rescored",
             "log_foreground_probability")  # calibrator inputs
 
-_SETTINGS = ("image_size", "feature_blocks", "epochs", "lr", "batch_size", "weight_decay", "patience", "feature_dropout", "train_scales", "tiles", "refine",
+_SETTINGS = ("image_size", "feature_blocks", "epochs", "lr", "batch_size", "weight_decay", "patience", "feature_dropout", "heads", "train_scales", "tiles", "refine",
              "refine_passes", "rescore", "classifier", "max_detections", "nms_iou", "calibrate", "read_text", "seed")
 
 
@@ -85,8 +88,14 @@ class LogoDetector:
     side as a fraction of the canvas for each cached training view (smaller views teach small
     logos). ``feature_dropout``: the share of those cached features zeroed at random in each
     training step of the head and of the box refiner, a regulariser for small training sets (on
-    FlickrLogos-27 no clear gain: 0.3 and 0.15 gave mAP@0.5 0.589 and 0.508 against 0.565, one run
-    each, ``benchmarks/detect_dropout_flickr27.py``; 0 is the default). ``tiles``: besides the whole view, look at the photo in ``tiles`` x ``tiles``
+    FlickrLogos-27 no clear gain: with one head 0.3 and 0.15 gave mAP@0.5 0.589 and 0.508 against
+    0.565, one run each, ``benchmarks/detect_dropout_flickr27.py``; 0 is the default). ``heads``: dense heads trained
+    apart (own initial weights, batch order and dropout masks) whose outputs are averaged, for the
+    detector and its box refiner alike (:class:`~logolens.models.detector.HeadEnsemble`): a head
+    learnt from a few hundred photos depends a lot on its draw, and the average of several is
+    steadier (on FlickrLogos-27, 3 heads: mAP@0.5 0.629 against 0.565 for one, image accuracy 0.73
+    against 0.70, ``benchmarks/detect_heads_flickr27.py``; 3 is the default, 1 trains the single
+    head of earlier versions). Each adds its training time, and almost nothing at inference. ``tiles``: besides the whole view, look at the photo in ``tiles`` x ``tiles``
     overlapping tiles, each on its own canvas (:mod:`logolens.inference.tiles`; 0 or 1: the whole
     view only) for logos too small for the whole view, at the cost of ``tiles**2`` more backbone
     passes per photo (on FlickrLogos-27 it does not pay: the README says why). ``refine``: how many top candidates per image get a second, zoomed-in look that
@@ -105,7 +114,7 @@ class LogoDetector:
 
     def __init__(
         self, image_size: int = 448, feature_blocks: Sequence[int] = DINOV2_BLOCKS, epochs: int = 60, lr: float = 1e-3,
-        batch_size: int = 16, weight_decay: float = 1e-4, patience: int = 12, feature_dropout: float = 0.0, train_scales: Sequence[float] = (1.0, 0.6),
+        batch_size: int = 16, weight_decay: float = 1e-4, patience: int = 12, feature_dropout: float = 0.0, heads: int = 3, train_scales: Sequence[float] = (1.0, 0.6),
         tiles: int = 0, refine: int = 5, refine_passes: int = 1, rescore: int = 5, classifier: str = "dinov2-s14",
         max_detections: int = 100, nms_iou: float = 0.5, calibrate: bool = True, read_text: bool = False, seed: int = 0,
         cache_dir: str | Path | bool | None = None, progress: bool = False,
@@ -118,6 +127,7 @@ class LogoDetector:
         self.weight_decay = weight_decay
         self.patience = patience
         self.feature_dropout = feature_dropout
+        self.heads = heads
         self.train_scales = train_scales
         self.tiles = tiles
         self.refine = refine
@@ -163,13 +173,12 @@ class LogoDetector:
         self.preprocessing_ = get_entry(MODEL).preprocessing(self.image_size)
         self.runner_ = None
         torch.manual_seed(self.seed)
-        self.network_ = create_model(MODEL, n_classes=len(brands), image_size=self.image_size, feature_blocks=tuple(self.feature_blocks))
+        self.network_ = create_model(MODEL, n_classes=len(brands), image_size=self.image_size, feature_blocks=tuple(self.feature_blocks), heads=self.heads)
         train_data = self._grid_set(records, [float(s) for s in self.train_scales])
         val_records = [r for r in (val or []) if r.boxes or not r.brands]
         val_data = self._grid_set(val_records, [1.0]) if val_records else None
-        checkpoint = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
         fingerprint = self._fingerprint(records, val_records, config)
-        self.history_ = fit_detector_head(self.network_.head, train_data, val_data, config, checkpoint, fingerprint, self.progress)
+        self.history_ = self._fit_heads(self.network_.head, train_data, val_data, config, checkpoint_dir, CHECKPOINT, fingerprint)
         self.refiner_, self.refiner_runner_ = None, None
         if self.refine:
             self.refiner_ = self._fit_refiner(records, val_records, config, checkpoint_dir, fingerprint)
@@ -182,19 +191,41 @@ class LogoDetector:
         self.calibrator_ = {"weights": [1.0, 0.0, 1.0, 0.0, 0.0, 0.0], "bias": 0.0, "threshold": 0.5, "fitted": False}
         if self.calibrate and val_records:
             self._calibrate(val_records, val_data[0])
-        if checkpoint is not None:
-            checkpoint.unlink(missing_ok=True)
-            (Path(checkpoint_dir) / REFINER_CHECKPOINT).unlink(missing_ok=True)
+        if checkpoint_dir is not None:
+            for name in (CHECKPOINT, REFINER_CHECKPOINT):
+                for member in range(self.heads):
+                    _member_file(Path(checkpoint_dir), name, member).unlink(missing_ok=True)
         return self
+
+    def _fit_heads(self, head: torch.nn.Module, train, val, config: DetectorTrainConfig, checkpoint_dir, checkpoint_name: str,
+                   fingerprint: str, what: str = "detector") -> list[dict]:
+        """Train ``head``, or each member of an ensemble in turn (member ``i`` with training seed
+        ``seed + MEMBER_SEED_STEP * i``, checkpointed in a file of its own, so an interrupted run
+        resumes inside the member it was training and skips the finished ones). Returns the
+        history, rows tagged with their ``head`` when there are several."""
+        members = head_members(head)
+        history = []
+        for i, member in enumerate(members):
+            member_config = replace(config, seed=config.seed + MEMBER_SEED_STEP * i)
+            checkpoint = _member_file(Path(checkpoint_dir), checkpoint_name, i) if checkpoint_dir is not None else None
+            label = f"training {what}" + (f" head {i + 1}/{len(members)}" if len(members) > 1 else "")
+            rows = fit_detector_head(member, train, val, member_config, checkpoint, f"{fingerprint}-head{i}" if i else fingerprint,
+                                     self.progress, description=label)
+            history += [{"head": i, **row} for row in rows] if len(members) > 1 else rows
+        head.eval()
+        return history
 
     def _check_settings(self) -> None:
         if self.tiles < 0 or self.rescore < 0 or self.refine < 0 or self.refine_passes < 1 or self.max_detections < 1 or not 0.0 < self.nms_iou <= 1.0:
             raise ValueError(f"tiles, refine and rescore must be >= 0, refine_passes and max_detections >= 1 and nms_iou in (0, 1]; got "
                              f"{self.tiles}, {self.refine}, {self.rescore}, {self.refine_passes}, {self.max_detections}, {self.nms_iou}")
+        if self.heads < 1:
+            raise ValueError(f"heads must be >= 1 (dense heads trained and averaged), got {self.heads}")
 
     def _fit_refiner(self, records, val_records, config: DetectorTrainConfig, checkpoint_dir, fingerprint: str):
         """Train the box refiner's head on jittered crops around the training boxes."""
-        refiner = create_model(MODEL, n_classes=len(self.brands_), image_size=box_refiner.SIZE, feature_blocks=tuple(self.feature_blocks))
+        refiner = create_model(MODEL, n_classes=len(self.brands_), image_size=box_refiner.SIZE, feature_blocks=tuple(self.feature_blocks),
+                               heads=self.heads)
         preprocessing = get_entry(MODEL).preprocessing(box_refiner.SIZE)
         brand_index = {brand: i for i, brand in enumerate(self.brands_)}
         cache = self._cache()
@@ -209,9 +240,8 @@ class LogoDetector:
             targets = [box_refiner.region_targets(r, region, brand_index, refiner.config.grid) for r, region in pairs]
             return grids, DenseTargets.stack(targets)
 
-        checkpoint = Path(checkpoint_dir) / REFINER_CHECKPOINT if checkpoint_dir is not None else None
-        fit_detector_head(refiner.head, region_set(records, self.seed), region_set(val_records, self.seed + 1), config,
-                          checkpoint, fingerprint + "-refiner", self.progress)
+        self._fit_heads(refiner.head, region_set(records, self.seed), region_set(val_records, self.seed + 1), config,
+                        checkpoint_dir, REFINER_CHECKPOINT, fingerprint + "-refiner", what="box refiner")
         return refiner.eval()
 
     def _hard_negatives(self, records: Sequence[ImageRecord], grids: torch.Tensor) -> dict[ImageRecord, np.ndarray]:
@@ -592,7 +622,7 @@ class LogoDetector:
         if manifest.get("task") != "detect":
             raise ModelError(f"{directory}: a {manifest.get('task', 'classify')!r} model, not a logo detector; train one with 'logolens train --task detect'")
         try:
-            settings = {"feature_blocks": list(STORED_BLOCKS_DEFAULT), "tiles": 0, **manifest.get("settings", {})}  # older folders: no tiles
+            settings = {"feature_blocks": list(STORED_BLOCKS_DEFAULT), "tiles": 0, "heads": 1, **manifest.get("settings", {})}  # older folders: neither
             detector = cls(**{k: v for k, v in settings.items() if k in _SETTINGS})
             detector.brands_ = list(manifest["brands"])
             detector.preprocessing_ = get_entry(MODEL).preprocessing(detector.image_size)
@@ -621,6 +651,11 @@ class LogoDetector:
             raise ModelError(f"{classifier_dir}: the crop classifier that re-scores boxes is missing")
         detector.gallery_ = active_gallery(open_gallery(directory, required=False), detector.brands_, directory)
         return detector
+
+
+def _member_file(directory: Path, name: str, member: int) -> Path:
+    """Checkpoint file of ensemble member ``member``: ``name`` itself for the first (as for a single head)."""
+    return directory / (name if member == 0 else name.replace(".pt", f"-head{member}.pt"))
 
 
 def _export_network(network: torch.nn.Module, size: int, directory: Path, quantize: bool, rtol: float = 1e-3) -> Path:

@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--feature-dropout", type=float, help="detect: share of the cached backbone features zeroed at random in each "
                                                             "training step, against over-fitting small data (default: 0; no clear gain on "
                                                             "FlickrLogos-27, see benchmarks/RESULTS.md)")
+    train.add_argument("--heads", type=int, help="detect: dense heads trained apart and averaged, for the detector and the box refiner "
+                                                 "alike (default: 3; each adds its training time, not inference time)")
     train.add_argument("--refine", type=int, help="detect: top boxes per image re-drawn by the box refiner (default: 5; 0: off)")
     train.add_argument("--refine-passes", type=int, help="detect: looks the box refiner takes at each box, each around the last box (default: 1)")
     train.add_argument("--rescore", type=int, help="detect: top boxes per image re-scored by the crop classifier (default: 5; 0: off)")

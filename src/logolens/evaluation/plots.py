@@ -29,18 +29,24 @@ def save_figure(figure, path: str | Path) -> Path:
 
 def plot_history(history: Sequence[dict], path: str | Path, title: str = "Training history") -> Path:
     """Loss (top) and accuracy (bottom) per epoch, training and validation, like Keras' plot.
-    A history without accuracy (the detector's) shows its loss parts at the bottom instead; a
-    fine-tuning run's rows (``stage``) get a line where fine-tuning starts."""
+    A history without accuracy (the detector's) shows its loss parts at the bottom instead (those of
+    its first head when several were trained, ``head``: a pair of loss lines each); a fine-tuning
+    run's rows (``stage``) get a line where fine-tuning starts."""
     plt = pyplot()
     epochs = [row["epoch"] for row in history]
     figure, (loss_axis, accuracy_axis) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
     if history and "accuracy" not in history[0]:
-        for key in ("heat", "box", "size", "brand"):
-            if key in history[0]:
-                accuracy_axis.plot(epochs, [row[key] for row in history], "o-", markersize=2.5, label=f"{key} loss")
-        loss_axis.plot(epochs, [row["loss"] for row in history], "o-", markersize=2.5, label="training")
-        if any("val_loss" in row for row in history):
-            loss_axis.plot(epochs, [row.get("val_loss", np.nan) for row in history], "o-", markersize=2.5, label="validation")
+        heads = list(dict.fromkeys(row.get("head", 0) for row in history))
+        for head in heads:
+            rows = [row for row in history if row.get("head", 0) == head]
+            epochs, suffix = [row["epoch"] for row in rows], f", head {head + 1}" if len(heads) > 1 else ""
+            if head == heads[0]:
+                for key in ("heat", "box", "size", "brand"):
+                    if key in rows[0]:
+                        accuracy_axis.plot(epochs, [row[key] for row in rows], "o-", markersize=2.5, label=f"{key} loss{suffix}")
+            loss_axis.plot(epochs, [row["loss"] for row in rows], "o-", markersize=2.5, label=f"training{suffix}")
+            if any("val_loss" in row for row in rows):
+                loss_axis.plot(epochs, [row.get("val_loss", np.nan) for row in rows], "o-", markersize=2.5, label=f"validation{suffix}")
         for axis, label in ((loss_axis, "loss"), (accuracy_axis, "training loss parts")):
             axis.set_ylabel(label)
             axis.grid(alpha=0.3)

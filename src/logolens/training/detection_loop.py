@@ -76,12 +76,14 @@ def _mean_loss(head: nn.Module, data: Grids, batch_size: int) -> float:
 def fit_detector_head(
     head: nn.Module, train: Grids, val: Grids | None, config: DetectorTrainConfig, checkpoint: Path | None = None,
     fingerprint: str = "", progress: bool = False, on_epoch_end: Callable[[int], None] | None = None,
+    description: str = "training detector",
 ) -> list[dict]:
     """Train ``head`` in place; returns the per-epoch history. The best epoch's weights (lowest
     validation loss, or the last epoch without validation data) are loaded at the end.
 
     ``checkpoint`` (a file path) makes the run resumable; ``fingerprint`` identifies the data and
-    settings it belongs to. ``on_epoch_end(epoch)`` runs after each checkpoint is written.
+    settings it belongs to. ``on_epoch_end(epoch)`` runs after each checkpoint is written;
+    ``description`` labels the progress bar.
 
     ``config.feature_dropout`` zeroes that share of the cached patch features at random in every
     step. The grids are cached, so the photos cannot be augmented afresh each epoch, and on a few
@@ -99,7 +101,7 @@ def fit_detector_head(
         state = _resume(checkpoint, fingerprint, head, optimizer, schedule)
     stopped = config.patience and state["bad_epochs"] >= config.patience
     with make_progress(progress) as bar:
-        task = bar.add_task("training detector", total=config.epochs, completed=state["epoch"], status="")
+        task = bar.add_task(description, total=config.epochs, completed=state["epoch"], status="")
         for epoch in range(state["epoch"] + 1, config.epochs + 1):
             if stopped:
                 break
