@@ -73,7 +73,7 @@ def region_grids(network, samples: Sequence[CropSample], preprocessing, cache: E
         batch_size=16, progress=progress,
     )
     grid = SIZE // 14
-    return torch.from_numpy(flat).reshape(len(samples), -1, grid, grid).to(torch.float16)
+    return torch.from_numpy(flat).reshape(len(samples), -1, grid, grid).to(torch.float16, memory_format=torch.channels_last)  # as training reads them (detection_loop.channels_last)
 
 
 def refine_boxes(

@@ -134,7 +134,7 @@ def test_detect_refuses_a_classifier_folder(trained_model_dir, synthetic_dataset
     (["--head", "mlp"], "--head does not apply to --task detect"),
     (["--tiles", "-1"], "tiles, refine and rescore must be >= 0"),  # the option reaches the detector
     (["--feature-dropout", "1.5"], "feature_dropout must be in [0, 1), got 1.5"),
-    (["--heads", "0"], "heads must be >= 1"),
+    (["--heads", "0"], "a detector needs at least one head, got heads=0"),
 ])
 def test_train_detect_refuses_classifier_options(synthetic_dataset_dir, tmp_path, capsys, extra, message):
     code = main(["train", "--task", "detect", "--data", str(synthetic_dataset_dir), "--out", str(tmp_path / "m"), *extra])

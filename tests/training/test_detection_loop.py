@@ -10,7 +10,7 @@ import torch
 
 from logolens.errors import ModelError
 from logolens.models.detector import DenseLogoHead, DetectorConfig
-from logolens.training.detection_loop import DetectorTrainConfig, fit_detector_head
+from logolens.training.detection_loop import DetectorTrainConfig, _mean_loss, channels_last, fit_detector_head
 from logolens.training.detection_targets import DenseTargets, dense_targets
 
 GRID, CHANNELS = 4, 8
@@ -42,6 +42,25 @@ def test_training_lowers_the_loss():
     assert len(history) == 6
     assert history[-1]["loss"] < 0.7 * history[0]["loss"]
     assert {"heat", "box", "brand", "val_loss", "lr", "seconds"} <= set(history[-1])
+
+
+def test_grids_train_channels_last_with_the_same_values():
+    grids = toy_data()[0].to(torch.float16)
+    stored = channels_last(grids)
+    assert stored.is_contiguous(memory_format=torch.channels_last) and not grids.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(stored, grids)  # a layout, not a change of values
+    assert channels_last(stored).data_ptr() == stored.data_ptr()  # grids cached that way are not copied again
+    assert stored[torch.tensor([2, 0])].float().is_contiguous(memory_format=torch.channels_last)  # a training batch keeps it
+
+
+def test_stopping_early_keeps_the_best_epoch():
+    """Patience 1 on a run whose validation loss turns up: it stops and holds the best epoch's weights."""
+    head, val = new_head(), toy_data(4, seed=1)
+    history = fit_detector_head(head, toy_data(), val, replace(CONFIG, epochs=40, patience=1))
+    losses = [row["val_loss"] for row in history]
+    best = int(np.argmin(losses))
+    assert len(history) < 40 and len(history) == best + 2  # one stale epoch after the best, then stop
+    assert _mean_loss(head, val, 3) == pytest.approx(losses[best], rel=1e-5)
 
 
 @pytest.mark.parametrize("config", [CONFIG, replace(CONFIG, feature_dropout=0.3)], ids=["plain", "feature-dropout"])

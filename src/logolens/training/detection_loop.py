@@ -33,7 +33,7 @@ class DetectorTrainConfig:
     lr: float = 1e-3  # AdamW peak learning rate, cosine-annealed to 0 over all steps
     batch_size: int = 16  # canvases per step
     weight_decay: float = 1e-4
-    patience: int = 12  # stop after this many epochs without a lower val loss (0: never); best weights kept
+    patience: int = 6  # stop after this many epochs without a lower val loss (0: never); best weights kept
     seed: int = 0  # batch order and feature dropout masks
     feature_dropout: float = 0.0  # share of the cached patch features zeroed at random in each training step (see fit_detector_head)
 
@@ -45,6 +45,15 @@ class DetectorTrainConfig:
 
 
 Grids = tuple[torch.Tensor, DenseTargets]  # (N, C, h, w) patch features (any float dtype), targets
+
+
+def channels_last(grids: torch.Tensor) -> torch.Tensor:
+    """``grids`` stored channels-last (the same values, no copy if they already are). The head's
+    first layer, a 1x1 convolution from the backbone's 768 channels, is most of a training step,
+    and on CPUs it runs about twice as fast on channels-last input: on the 2-core machine an epoch
+    of a FlickrLogos-27 head (806 grids of 32 x 32) took 7.4 s instead of 10.5, same process, same
+    data. The values are the same; only the order of their sums in the convolutions changes."""
+    return grids.contiguous(memory_format=torch.channels_last)
 
 
 def _loss(head: nn.Module, grids: torch.Tensor, targets: DenseTargets) -> tuple[torch.Tensor, dict]:
@@ -92,6 +101,9 @@ def fit_detector_head(
     (1.0 against 4.0 by epoch 26).
     """
     grids, targets = train
+    grids = channels_last(grids)
+    if val is not None:
+        val = (channels_last(val[0]), val[1])
     steps_per_epoch = math.ceil(len(grids) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
