@@ -20,28 +20,22 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import torch
-from detect_flickr27 import background_pictures, seed0_splits
-from detect_variants import trained_or_loaded, variant_rows, variant_tables
-from results import benchmark_parser, command_line, write_section
+from detect_variants import seed0_material, trained_or_loaded, variant_parser, variant_rows, variant_tables
+from results import command_line, write_section
 
 from logolens.detector import LogoDetector
 
 
 def main() -> None:
-    parser = benchmark_parser(__doc__, seeds=False)
+    parser = variant_parser(__doc__, "runs/benchmarks/detect-dropout")
     parser.add_argument("--baseline", default="runs/benchmarks/detect-heads/heads1",
                         help="the single-head seed-0 detector (benchmarks/detect_heads_flickr27.py --heads 1)")
-    parser.add_argument("--out", default="runs/benchmarks/detect-dropout")
     parser.add_argument("--dropout", type=float, nargs="+", default=[0.3], help="feature dropout shares to train with")
-    parser.add_argument("--cache-dir", help="embedding cache (default: the user cache)")
-    parser.add_argument("--reuse-models", action="store_true", help="score the detectors an earlier run left in --out")
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    baseline, (outer, inner) = Path(args.baseline), seed0_splits(args.data)
+    baseline = Path(args.baseline)
     if not (baseline / "logolens.json").is_file():
         sys.exit(f"no detector in {baseline}; run 'python benchmarks/detect_heads_flickr27.py --heads 1' first")
-    backgrounds = background_pictures()
+    outer, inner, backgrounds = seed0_material(args.data)
     rows, points = [], []
     for share in [0.0, *args.dropout]:
         folder = baseline if share == 0.0 else Path(args.out) / f"dropout{share:g}"

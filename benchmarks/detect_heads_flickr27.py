@@ -16,24 +16,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from detect_flickr27 import background_pictures, seed0_splits
-from detect_variants import trained_or_loaded, variant_rows, variant_tables
-from results import benchmark_parser, command_line, write_section
+from detect_variants import seed0_material, trained_or_loaded, variant_parser, variant_rows, variant_tables
+from results import command_line, write_section
 
 from logolens.detector import LogoDetector
 
 
 def main() -> None:
-    parser = benchmark_parser(__doc__, seeds=False)
-    parser.add_argument("--out", default="runs/benchmarks/detect-heads")
+    parser = variant_parser(__doc__, "runs/benchmarks/detect-heads")
     parser.add_argument("--heads", type=int, nargs="+", default=[1, 3], help="head counts to train and compare")
-    parser.add_argument("--cache-dir", help="embedding cache (default: the user cache)")
-    parser.add_argument("--reuse-models", action="store_true", help="score the detectors an earlier run left in --out")
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    outer, inner = seed0_splits(args.data)
-    backgrounds = background_pictures()
+    outer, inner, backgrounds = seed0_material(args.data)
     rows, points = [], []
     for heads in args.heads:
         detector, seconds = trained_or_loaded(Path(args.out) / f"heads{heads}",

@@ -9,13 +9,15 @@ validation photos and moves between models.
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from detect_flickr27 import table_values
-from results import markdown_table
+import torch
+from detect_flickr27 import background_pictures, cache_is_empty, seed0_splits, table_values
+from results import benchmark_parser, markdown_table
 
 from logolens.detector import LogoDetector
 from logolens.evaluation.detection import SHARE_BUCKETS, detection_report
@@ -23,38 +25,62 @@ from logolens.evaluation.detection import SHARE_BUCKETS, detection_report
 MIN_SCORES = (0.15, 0.2, 0.25, 0.3)  # fixed --min-score values compared across models
 
 
-def trained_or_loaded(folder: Path, make: Callable[[], LogoDetector], inner, reuse: bool) -> tuple[LogoDetector, float | None]:
+def variant_parser(doc: str, out: str) -> argparse.ArgumentParser:
+    """The options every variant script shares: ``--data``, ``--out`` (default ``out``), ``--cache-dir``, ``--reuse-models``."""
+    parser = benchmark_parser(doc, seeds=False)
+    parser.add_argument("--out", default=out)
+    parser.add_argument("--cache-dir", help="embedding cache (default: the user cache)")
+    parser.add_argument("--reuse-models", action="store_true", help="score the detectors an earlier run left in --out")
+    return parser
+
+
+def seed0_material(data: str | None) -> tuple[object, object, list]:
+    """Seed 0's outer split (its test images: ``outer.val``), inner split (to train on) and the
+    generated backgrounds false alarms are counted on; torch on 2 threads, as every benchmark."""
+    torch.set_num_threads(2)
+    outer, inner = seed0_splits(data)
+    return outer, inner, background_pictures()
+
+
+def trained_or_loaded(folder: Path, make: Callable[[], LogoDetector], inner, reuse: bool) -> tuple[LogoDetector, str | None]:
     """The detector in ``folder`` when ``reuse`` and it is there, else ``make()`` trained on the
-    inner split (resumable in ``folder``) and saved there; with its recorded training seconds."""
+    inner split (resumable in ``folder``) and saved there; with its recorded training seconds, and
+    "(empty cache)" after them when training started with nothing cached (:func:`cache_is_empty`)."""
     if reuse and (folder / "logolens.json").is_file():
         detector = LogoDetector.load(folder, runtime="torch")
-        return detector, detector.manifest_.get("training_seconds")
-    started = time.perf_counter()
-    detector = make()
-    detector.fit(inner.train, inner.val, checkpoint_dir=folder)
-    seconds = time.perf_counter() - started
-    detector.save(folder, extra={"training_seconds": round(seconds, 1)})
-    return detector, seconds
+        seconds, cache_state = detector.manifest_.get("training_seconds"), detector.manifest_.get("training_cache")
+    else:
+        detector = make()
+        cache_state = "empty cache" if cache_is_empty(detector.cache_dir) else "cache as found"
+        started = time.perf_counter()
+        detector.fit(inner.train, inner.val, checkpoint_dir=folder)
+        seconds = round(time.perf_counter() - started, 1)
+        detector.save(folder, extra={"training_seconds": seconds, "training_cache": cache_state})
+    if seconds is None:
+        return detector, None
+    return detector, f"{seconds:.0f}" + (" (empty cache)" if cache_state == "empty cache" else "")
 
 
-def variant_rows(label: str, detector: LogoDetector, seconds: float | None, test, backgrounds) -> tuple[list[str], list[str]]:
+def variant_rows(label: str, detector: LogoDetector, seconds: str | None, test, backgrounds) -> tuple[list[str], list[str]]:
     """One row of each table (:func:`variant_tables`) for ``detector``, printed as they come."""
     predictions = [detector.detect(r.path, min_score=0.0) for r in test]
     report = detection_report(list(test), predictions, detector.brands_, detector.threshold_)
     top_background = np.array([max([0.0, *detector.detect(p, min_score=0.0).score]) for p in backgrounds])
     values = table_values(report, float(np.mean(top_background >= detector.threshold_)))
     row = [label, *(f"{v:.3f}" for v in (*values[:4], values[5], *values[7:])), f"{detector.threshold_:.2f}",
-           "unknown" if seconds is None else f"{seconds:.0f}"]
+           "unknown" if seconds is None else seconds]
     fixed = [detection_report(list(test), predictions, detector.brands_, t)["image_level"]["accuracy"] for t in MIN_SCORES]
     point = [label, *(f"{a:.3f} / {np.mean(top_background >= t):.3f}" for a, t in zip(fixed, MIN_SCORES))]
     print(" | ".join(row), " | ".join(point), sep="\n", flush=True)
     return row, point
 
 
-def variant_tables(setting: str, rows: list[list[str]], points: list[list[str]]) -> tuple[str, str]:
-    """The table at each model's calibrated threshold, and image accuracy / false alarms at ``MIN_SCORES``."""
-    table = markdown_table([setting, "mAP@0.5", "mAP@[.5:.95]", "image accuracy", "image precision", "false alarms (generated backgrounds)",
+def variant_tables(setting: str | list[str], rows: list[list[str]], points: list[list[str]]) -> tuple[str, str]:
+    """The table at each model's calibrated threshold, and image accuracy / false alarms at
+    ``MIN_SCORES``; ``setting`` names the first column (or columns) of each row."""
+    setting = [setting] if isinstance(setting, str) else setting
+    table = markdown_table([*setting, "mAP@0.5", "mAP@[.5:.95]", "image accuracy", "image precision", "false alarms (generated backgrounds)",
                             *(f"recall, logo {name} of the photo" for name in SHARE_BUCKETS), "threshold", "training s"], rows)
-    fixed_table = markdown_table([setting, *(f"--min-score {t:g}" for t in MIN_SCORES)], points)
+    fixed_table = markdown_table([*setting, *(f"--min-score {t:g}" for t in MIN_SCORES)], points)
     print(table, fixed_table, sep="\n\n")
     return table, fixed_table

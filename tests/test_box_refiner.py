@@ -36,6 +36,7 @@ def test_training_regions_are_jittered_but_reproducible():
     first = box_refiner.training_regions(record, np.random.default_rng(3))
     assert first == box_refiner.training_regions(record, np.random.default_rng(3))
     assert len(first) == box_refiner.TRAIN_VIEWS and first[0] != first[1]
+    assert len(box_refiner.training_regions(record, np.random.default_rng(3), views=2)) == 2  # LogoDetector(refine_views=2)
     for x1, y1, x2, y2 in first:
         assert x2 - x1 == pytest.approx(y2 - y1, abs=0.02)  # square, up to the rounding of the cache key
         assert x1 < 80 < x2 and y1 < 100 < y2  # the logo's centre stays inside its crop

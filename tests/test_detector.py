@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from logolens import box_refiner
 from logolens.classifier import LogoClassifier
 from logolens.data.splits import split_dataset
 from logolens.data.synthetic import render_background
@@ -199,17 +200,29 @@ def test_settings_missing_from_an_older_folder_take_the_values_it_was_made_with(
     folder = Path(shutil.copytree(trained_detector_dir, tmp_path / "model"))
     manifest = json.loads((folder / "logolens.json").read_text())
     del manifest["settings"]["refine_passes"], manifest["settings"]["feature_blocks"], manifest["settings"]["feature_dropout"]
+    del manifest["settings"]["refine_views"]
     manifest["calibration"]["weights"] = manifest["calibration"]["weights"][:-1]  # before the foreground feature
     (folder / "logolens.json").write_text(json.dumps(manifest))
     old = LogoDetector.load(folder)
     assert old.refine_passes == 1 and list(old.feature_blocks) == [12] and old.feature_dropout == 0.0
+    assert old.refine_views == box_refiner.TRAIN_VIEWS  # what every refiner trained on before the setting existed
     assert len(old.calibrator_["weights"]) == len(FEATURES) and old.calibrator_["weights"][-1] == 0.0
 
 
-@pytest.mark.parametrize("setting", [{"refine_passes": 0}, {"feature_blocks": (12, 10)}, {"tiles": -1}, {"feature_dropout": 1.0}])
+@pytest.mark.parametrize("setting", [{"refine_passes": 0}, {"refine_views": 0}, {"feature_blocks": (12, 10)}, {"tiles": -1}, {"feature_dropout": 1.0}])
 def test_invalid_refinement_or_feature_settings_are_refused(synthetic_dataset, setting):
     with pytest.raises(ValueError):
         LogoDetector(**setting, epochs=1, cache_dir=False).fit(synthetic_dataset)
+
+
+def test_box_refiner_learns_from_refine_views_crops_per_box(synthetic_dataset, monkeypatch):
+    crops = []
+    embed = box_refiner.region_grids
+    monkeypatch.setattr(box_refiner, "region_grids", lambda network, samples, *rest: crops.append(len(samples)) or embed(network, samples, *rest))
+    for views in (1, 3):
+        LogoDetector(refine_views=views, heads=1, image_size=224, epochs=1, rescore=0, calibrate=False, cache_dir=False).fit(synthetic_dataset)
+    boxes = sum(len(r.boxes) for r in synthetic_dataset)
+    assert crops == [boxes, 3 * boxes]
 
 
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:

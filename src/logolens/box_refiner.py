@@ -31,7 +31,7 @@ from logolens.training.detection_targets import DenseTargets, dense_targets
 SIZE = 224  # refinement canvas, pixels (a 16 x 16 patch grid)
 CONTEXT = 2.0  # crop side as a multiple of the candidate's longest side
 MIN_SIDE = 24.0  # pixels: the smallest crop cut around a candidate
-TRAIN_VIEWS = 4  # jittered crops per training box
+TRAIN_VIEWS = 4  # jittered crops per training box (LogoDetector's refine_views)
 JITTER_SHIFT = 0.3  # centre shift, fraction of the box size, either way
 JITTER_CONTEXT = (1.2, 5.0)  # context range of training crops (crop side / box side), sampled log-uniform
 
@@ -44,11 +44,11 @@ def candidate_region(xyxy: Sequence[float], context: float = CONTEXT) -> tuple[f
     return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
 
 
-def training_regions(record: ImageRecord, rng: np.random.Generator) -> list[tuple[float, float, float, float]]:
-    """:data:`TRAIN_VIEWS` jittered crops around every box of ``record``."""
+def training_regions(record: ImageRecord, rng: np.random.Generator, views: int = TRAIN_VIEWS) -> list[tuple[float, float, float, float]]:
+    """``views`` jittered crops around every box of ``record``."""
     regions = []
     for box in record.boxes:
-        for _ in range(TRAIN_VIEWS):
+        for _ in range(views):
             shift = rng.uniform(-JITTER_SHIFT, JITTER_SHIFT, 2) * (box.width, box.height)
             jittered = (box.x1 + shift[0], box.y1 + shift[1], box.x2 + shift[0], box.y2 + shift[1])
             regions.append(candidate_region(jittered, float(np.exp(rng.uniform(*np.log(JITTER_CONTEXT))))))

@@ -77,7 +77,7 @@ FEATURES = ("objectness_logit", "refined_objectness_logit", "log_brand_probabili
             "log_foreground_probability")  # calibrator inputs
 
 _SETTINGS = ("image_size", "feature_blocks", "epochs", "lr", "batch_size", "weight_decay", "patience", "feature_dropout", "heads", "train_scales", "tiles", "refine",
-             "refine_passes", "rescore", "classifier", "max_detections", "nms_iou", "calibrate", "read_text", "seed")
+             "refine_views", "refine_passes", "rescore", "classifier", "max_detections", "nms_iou", "calibrate", "read_text", "seed")
 
 
 class LogoDetector:
@@ -86,7 +86,14 @@ class LogoDetector:
     ``image_size``: canvas side in pixels (multiple of 14; 448 gives a 32 x 32 patch grid, about
     one patch per 16 original pixels of a 500 px photo). ``train_scales``: the image's longest
     side as a fraction of the canvas for each cached training view (smaller views teach small
-    logos). ``feature_dropout``: the share of those cached features zeroed at random in each
+    logos, and much of the canvas around them is not a logo). Each view costs a backbone pass over
+    every training photo and lengthens each head's epoch: on FlickrLogos-27 (seed 0, 2 cores, empty
+    cache) ``(1.0,)`` trained in 1699 s against 2108 s for the default ``(1.0, 0.6)``, but raised
+    false alarms on logo-free backgrounds from 0.075 to 0.20 and, at any fixed ``min_score``, gave
+    lower image accuracy (``benchmarks/detect_training_flickr27.py``). ``refine_views``: jittered
+    crops around each training box the box refiner learns from (:mod:`logolens.box_refiner`), a
+    backbone pass each; 2 instead of 4 saved some 6 minutes there and lost mAP@0.5 (0.595 against
+    0.629, both with ``train_scales=(1.0,)``). ``feature_dropout``: the share of those cached features zeroed at random in each
     training step of the head and of the box refiner, a regulariser for small training sets (on
     FlickrLogos-27 no clear gain: with one head 0.3 and 0.15 gave mAP@0.5 0.589 and 0.508 against
     0.565, one run each, ``benchmarks/detect_dropout_flickr27.py``; 0 is the default). ``heads``: dense heads trained
@@ -123,7 +130,7 @@ class LogoDetector:
     def __init__(
         self, image_size: int = 448, feature_blocks: Sequence[int] = DINOV2_BLOCKS, epochs: int = 60, lr: float = 1e-3,
         batch_size: int = 16, weight_decay: float = 1e-4, patience: int = 6, feature_dropout: float = 0.0, heads: int = 3, train_scales: Sequence[float] = (1.0, 0.6),
-        tiles: int = 0, refine: int = 5, refine_passes: int = 1, rescore: int = 5, classifier: str = "dinov2-s14",
+        tiles: int = 0, refine: int = 5, refine_views: int = box_refiner.TRAIN_VIEWS, refine_passes: int = 1, rescore: int = 5, classifier: str = "dinov2-s14",
         max_detections: int = 100, nms_iou: float = 0.5, calibrate: bool = True, read_text: bool = False, seed: int = 0,
         cache_dir: str | Path | bool | None = None, progress: bool = False,
     ):
@@ -139,6 +146,7 @@ class LogoDetector:
         self.train_scales = train_scales
         self.tiles = tiles
         self.refine = refine
+        self.refine_views = refine_views
         self.refine_passes = refine_passes
         self.rescore = rescore
         self.classifier = classifier
@@ -224,9 +232,10 @@ class LogoDetector:
         return history
 
     def _check_settings(self) -> None:
-        if self.tiles < 0 or self.rescore < 0 or self.refine < 0 or self.refine_passes < 1 or self.max_detections < 1 or not 0.0 < self.nms_iou <= 1.0:
-            raise ValueError(f"tiles, refine and rescore must be >= 0, refine_passes and max_detections >= 1 and nms_iou in (0, 1]; got "
-                             f"{self.tiles}, {self.refine}, {self.rescore}, {self.refine_passes}, {self.max_detections}, {self.nms_iou}")
+        if (self.tiles < 0 or self.rescore < 0 or self.refine < 0 or self.refine_passes < 1 or self.refine_views < 1 or self.max_detections < 1
+                or not 0.0 < self.nms_iou <= 1.0):
+            raise ValueError(f"tiles, refine and rescore must be >= 0, refine_passes, refine_views and max_detections >= 1 and nms_iou in (0, 1]; "
+                             f"got {self.tiles}, {self.refine}, {self.rescore}, {self.refine_passes}, {self.refine_views}, {self.max_detections}, {self.nms_iou}")
 
     def _fit_refiner(self, records, val_records, config: DetectorTrainConfig, checkpoint_dir, fingerprint: str):
         """Train the box refiner's head on jittered crops around the training boxes."""
@@ -238,7 +247,7 @@ class LogoDetector:
 
         def region_set(chosen: Sequence[ImageRecord], seed: int) -> tuple[torch.Tensor, DenseTargets] | None:
             rng = np.random.default_rng(seed)
-            pairs = [(r, region) for r in chosen if r.boxes for region in box_refiner.training_regions(r, rng)]
+            pairs = [(r, region) for r in chosen if r.boxes for region in box_refiner.training_regions(r, rng, self.refine_views)]
             if not pairs:
                 return None
             samples = [CropSample(r.path, region, r.primary_brand) for r, region in pairs]

@@ -121,7 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                             "FlickrLogos-27, see benchmarks/RESULTS.md)")
     train.add_argument("--heads", type=int, help="detect: dense heads trained apart and averaged, for the detector and the box refiner "
                                                  "alike (default: 3; each adds its training time, not inference time)")
+    train.add_argument("--train-scales", type=float, nargs="+", help="detect: the photo's longest side as a fraction of the canvas in each "
+                                                                    "cached training view (default: 1.0 0.6; 1.0 alone trains faster "
+                                                                    "with more false alarms, see benchmarks/RESULTS.md)")
     train.add_argument("--refine", type=int, help="detect: top boxes per image re-drawn by the box refiner (default: 5; 0: off)")
+    train.add_argument("--refine-views", type=int, help="detect: jittered crops around each training box the box refiner learns from (default: 4)")
     train.add_argument("--refine-passes", type=int, help="detect: looks the box refiner takes at each box, each around the last box (default: 1)")
     train.add_argument("--rescore", type=int, help="detect: top boxes per image re-scored by the crop classifier (default: 5; 0: off)")
     train.add_argument("--classifier", help="detect: the crop classifier's architecture (default: dinov2-s14)")
