@@ -73,6 +73,27 @@ def cache_is_empty(cache_dir: str | None) -> bool:
     return not folder.is_dir() or not any(folder.iterdir())
 
 
+def trained_or_loaded(folder: Path, make, inner, reuse: bool) -> tuple[LogoDetector, str]:
+    """The detector in ``folder`` when ``reuse`` and it is there, else ``make()`` trained on the
+    inner split (resumable in ``folder``) and saved there with its training seconds and whether
+    training started from an empty cache (:func:`cache_is_empty`); and the training-seconds cell:
+    ``"2108 (empty cache)"``, ``"816 (cache as found)"``, or ``"unknown"`` for a folder that never
+    recorded them."""
+    if reuse and (folder / "logolens.json").is_file():
+        detector = LogoDetector.load(folder, runtime="torch")
+        seconds, cache_state = detector.manifest_.get("training_seconds"), detector.manifest_.get("training_cache")  # as measured then
+    else:
+        detector = make()
+        cache_state = "empty cache" if cache_is_empty(detector.cache_dir) else "cache as found"
+        started = time.perf_counter()
+        detector.fit(inner.train, inner.val, checkpoint_dir=folder)
+        seconds = round(time.perf_counter() - started, 1)
+        detector.save(folder, extra={"training_seconds": seconds, "training_cache": cache_state})
+    if seconds is None:
+        return detector, "unknown"
+    return detector, f"{seconds:.0f}" + (f" ({cache_state})" if cache_state else "")
+
+
 def false_alarm_rate(detector: LogoDetector, n: int = 40, seed: int = 1000, ocr: bool = False) -> float:
     return float(np.mean([len(detector.detect(p, ocr=ocr)) > 0 for p in background_pictures(n, seed)]))
 
@@ -129,25 +150,15 @@ def main() -> None:
         outer = split_dataset(dataset, 0.2, 0.0, seed)
         inner = split_dataset(outer.train, 0.2, 0.0, seed)
         out = Path(args.out) / f"seed{seed}"
-        if args.reuse_models and (out / "logolens.json").is_file():
-            detector = LogoDetector.load(out, runtime="torch")
-            train_seconds = detector.manifest_.get("training_seconds")  # as measured when it was trained
-            cache_state = detector.manifest_.get("training_cache")
-        else:
-            cache_state = "empty cache" if cache_is_empty(args.cache_dir) else "cache as found"
-            started = time.perf_counter()
-            detector = LogoDetector(image_size=args.image_size, epochs=args.epochs, seed=seed, cache_dir=args.cache_dir, progress=True)
-            detector.fit(inner.train, inner.val, checkpoint_dir=out)
-            train_seconds = time.perf_counter() - started
-            detector.save(out, extra={"training_seconds": round(train_seconds, 1), "training_cache": cache_state})
+        detector, train_seconds = trained_or_loaded(
+            out, lambda: LogoDetector(image_size=args.image_size, epochs=args.epochs, seed=seed, cache_dir=args.cache_dir, progress=True),
+            inner, args.reuse_models)
         report, per_image = scored(detector, outer.val, detector.threshold_)
         files = write_detection_report(report, out, stem="test")
         alarms = false_alarm_rate(detector)
         values = table_values(report, alarms)
         results.append(values)
-        rows.append([str(seed), *(f"{v:.3f}" for v in values), f"{detector.threshold_:.2f}",
-                     "unknown" if train_seconds is None else f"{train_seconds:.0f}" + (f" ({cache_state})" if cache_state else ""),
-                     f"{1 / per_image:.1f}"])
+        rows.append([str(seed), *(f"{v:.3f}" for v in values), f"{detector.threshold_:.2f}", train_seconds, f"{1 / per_image:.1f}"])
         print(" | ".join(rows[-1]), flush=True)
         if seed == args.seeds[0]:
             FIGURES.mkdir(exist_ok=True)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from detect_variants import seed0_material, trained_or_loaded, variant_parser, variant_rows, variant_tables
+from detect_flickr27 import trained_or_loaded
+from detect_variants import seed0_material, variant_parser, variant_rows, variant_tables
 from results import command_line, write_section
 
 from logolens.detector import LogoDetector

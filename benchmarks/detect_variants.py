@@ -1,6 +1,7 @@
 """Shared by the scripts that train the seed-0 detector of ``detect_flickr27.py`` again with one
-setting changed (``detect_dropout_flickr27.py``, ``detect_heads_flickr27.py``): train or reuse
-each variant, score it on the same test images and generated backgrounds, and tabulate.
+setting changed (``detect_dropout_flickr27.py``, ``detect_heads_flickr27.py``, ``detect_training_flickr27.py``;
+each trains or reuses its variants with ``detect_flickr27.trained_or_loaded``): their shared options
+and set-up, each variant scored on the same test images and generated backgrounds, and tabulated.
 
 Each variant is scored at its own calibrated no-logo threshold (the main table's columns) and at a
 few fixed ``--min-score`` values, since the calibrated threshold is fitted on about a hundred
@@ -10,13 +11,10 @@ validation photos and moves between models.
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
-from detect_flickr27 import background_pictures, cache_is_empty, seed0_splits, table_values
+from detect_flickr27 import background_pictures, seed0_splits, table_values
 from results import benchmark_parser, markdown_table
 
 from logolens.detector import LogoDetector
@@ -42,33 +40,14 @@ def seed0_material(data: str | None) -> tuple[object, object, list]:
     return outer, inner, background_pictures()
 
 
-def trained_or_loaded(folder: Path, make: Callable[[], LogoDetector], inner, reuse: bool) -> tuple[LogoDetector, str | None]:
-    """The detector in ``folder`` when ``reuse`` and it is there, else ``make()`` trained on the
-    inner split (resumable in ``folder``) and saved there; with its recorded training seconds, and
-    "(empty cache)" after them when training started with nothing cached (:func:`cache_is_empty`)."""
-    if reuse and (folder / "logolens.json").is_file():
-        detector = LogoDetector.load(folder, runtime="torch")
-        seconds, cache_state = detector.manifest_.get("training_seconds"), detector.manifest_.get("training_cache")
-    else:
-        detector = make()
-        cache_state = "empty cache" if cache_is_empty(detector.cache_dir) else "cache as found"
-        started = time.perf_counter()
-        detector.fit(inner.train, inner.val, checkpoint_dir=folder)
-        seconds = round(time.perf_counter() - started, 1)
-        detector.save(folder, extra={"training_seconds": seconds, "training_cache": cache_state})
-    if seconds is None:
-        return detector, None
-    return detector, f"{seconds:.0f}" + (" (empty cache)" if cache_state == "empty cache" else "")
-
-
-def variant_rows(label: str, detector: LogoDetector, seconds: str | None, test, backgrounds) -> tuple[list[str], list[str]]:
+def variant_rows(label: str, detector: LogoDetector, seconds: str, test, backgrounds) -> tuple[list[str], list[str]]:
     """One row of each table (:func:`variant_tables`) for ``detector``, printed as they come."""
     predictions = [detector.detect(r.path, min_score=0.0) for r in test]
     report = detection_report(list(test), predictions, detector.brands_, detector.threshold_)
     top_background = np.array([max([0.0, *detector.detect(p, min_score=0.0).score]) for p in backgrounds])
     values = table_values(report, float(np.mean(top_background >= detector.threshold_)))
     row = [label, *(f"{v:.3f}" for v in (*values[:4], values[5], *values[7:])), f"{detector.threshold_:.2f}",
-           "unknown" if seconds is None else seconds]
+           seconds]
     fixed = [detection_report(list(test), predictions, detector.brands_, t)["image_level"]["accuracy"] for t in MIN_SCORES]
     point = [label, *(f"{a:.3f} / {np.mean(top_background >= t):.3f}" for a, t in zip(fixed, MIN_SCORES))]
     print(" | ".join(row), " | ".join(point), sep="\n", flush=True)
