@@ -16,7 +16,8 @@ from logolens.classifier import LogoClassifier
 from logolens.data.splits import split_dataset
 from logolens.data.synthetic import render_background
 from logolens.detections import box_iou
-from logolens.detector import FEATURES, LogoDetector, best_threshold
+from logolens.data.images import load_image
+from logolens.detector import FEATURES, LogoDetector, best_threshold, log_box_share
 from logolens.errors import ImageError, ModelError, NotFittedError
 from logolens.training.hard_negatives import BACKGROUND
 from conftest import VAL_FRACTION
@@ -201,12 +202,50 @@ def test_settings_missing_from_an_older_folder_take_the_values_it_was_made_with(
     manifest = json.loads((folder / "logolens.json").read_text())
     del manifest["settings"]["refine_passes"], manifest["settings"]["feature_blocks"], manifest["settings"]["feature_dropout"]
     del manifest["settings"]["refine_views"]
-    manifest["calibration"]["weights"] = manifest["calibration"]["weights"][:-1]  # before the foreground feature
+    manifest["calibration"]["weights"] = manifest["calibration"]["weights"][:-2]  # before the foreground and box-share inputs
     (folder / "logolens.json").write_text(json.dumps(manifest))
     old = LogoDetector.load(folder)
     assert old.refine_passes == 1 and list(old.feature_blocks) == [12] and old.feature_dropout == 0.0
     assert old.refine_views == box_refiner.TRAIN_VIEWS  # what every refiner trained on before the setting existed
-    assert len(old.calibrator_["weights"]) == len(FEATURES) and old.calibrator_["weights"][-1] == 0.0
+    assert old.calibrator_["weights"] == [*manifest["calibration"]["weights"], 0.0, 0.0]
+
+
+@pytest.mark.parametrize("stored", [5, 6])
+def test_calibrators_saved_before_later_inputs_score_as_they_did(trained_detector_dir, tmp_path, stored):
+    """A calibrator with 5 or 6 weights (saved before the foreground or box-share input) loads
+    with 0 for the missing ones, and a text calibrator keeps its last weight (the brand spelt in
+    the photo) last; a calibrator with too many or too few weights is an invalid manifest."""
+    import shutil
+
+    folder = Path(shutil.copytree(trained_detector_dir, tmp_path / "model"))
+    manifest = json.loads((folder / "logolens.json").read_text())
+    visual = [0.5, -0.25, 1.5, 0.75, -1.0, 2.0][:stored]
+    manifest["calibration"]["weights"] = visual
+    manifest["calibration"]["text"] = {"weights": [*visual, 3.0], "bias": -1.0, "threshold": 0.4, "fitted": True}
+    (folder / "logolens.json").write_text(json.dumps(manifest))
+    loaded = LogoDetector.load(folder)
+    padding = [0.0] * (len(FEATURES) - stored)
+    assert loaded.calibrator_["weights"] == [*visual, *padding]
+    assert loaded.calibrator_["text"]["weights"] == [*visual, *padding, 3.0]
+    for weights in ([1.0] * (len(FEATURES) + 1), [1.0] * (len(FEATURES) - 3)):
+        manifest["calibration"]["weights"] = weights
+        (folder / "logolens.json").write_text(json.dumps(manifest))
+        with pytest.raises(ModelError, match="calibrator weights"):
+            LogoDetector.load(folder)
+
+
+def test_box_share_input_is_the_box_side_over_the_photo_side(trained_detector, synthetic_dataset):
+    """The calibrator's log_box_share is log(sqrt(box area) / photo's longest side) for every
+    candidate, so a small box can be scored lower than a large one with the same evidence."""
+    record = next(r for r in synthetic_dataset if r.boxes)
+    image = load_image(record.path)
+    candidates = trained_detector._uncalibrated(image)
+    assert len(candidates)
+    side = np.sqrt((candidates.xyxy[:, 2] - candidates.xyxy[:, 0]) * (candidates.xyxy[:, 3] - candidates.xyxy[:, 1]))
+    share = candidates.data["features"][:, FEATURES.index("log_box_share")]
+    np.testing.assert_allclose(share, np.log(side / max(image.size)), rtol=1e-5, atol=1e-5)
+    tiny = [0, 0, 0.01, 0.01]  # counts as one pixel, 1/5000 of the photo's side, below the floor of 1e-3
+    assert np.allclose(log_box_share(np.array([[0, 0, 250, 1000], tiny]), 5000, 100), np.log([500 / 5000, 1e-3]))
 
 
 @pytest.mark.parametrize("setting", [{"refine_passes": 0}, {"refine_views": 0}, {"feature_blocks": (12, 10)}, {"tiles": -1}, {"feature_dropout": 1.0}])

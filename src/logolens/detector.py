@@ -16,8 +16,10 @@ How it works (see :mod:`logolens.models.detector` for the network):
    enrolled brand or as ``unknown``. The background class never saw the enrolled brands, so
    it is not asked about a box the gallery names as one of them.
 3. A logistic calibrator, fitted on validation images and on logo-free pictures (never on
-   held-out test data), turns each candidate's evidence into the probability that it is a
-   correct detection. Class-aware non-maximum suppression removes duplicates.
+   held-out test data), turns each candidate's evidence (:data:`FEATURES`: the heads' and the
+   classifier's opinions, and the box's size in the photo, since the same evidence is right less
+   often on a small box) into the probability that it is a correct detection. Class-aware
+   non-maximum suppression removes duplicates.
 4. ``threshold_``, chosen on the same calibration pictures, is the default minimum score: an
    image with no detection above it is a "no logo" image, and the first detection of any other
    image is its image-level answer.
@@ -74,7 +76,9 @@ REFINER_CHECKPOINT = "checkpoint-refiner.pt"
 MEMBER_SEED_STEP = 1000  # head i of an ensemble trains with seed + 1000 i: its own batch order and dropout masks
 REFINER_DIR = "refiner"  # the box refiner's head (a model folder of its own)
 FEATURES = ("objectness_logit", "refined_objectness_logit", "log_brand_probability", "refined", "rescored",
-            "log_foreground_probability")  # calibrator inputs
+            "log_foreground_probability", "log_box_share")  # calibrator inputs, in the order their weights are stored
+_FEATURES_ADDED_LATER = 2  # "log_foreground_probability" and "log_box_share": older calibrators lack them (weight 0)
+_SMALLEST_SHARE = 1e-3  # box side / photo side below which log_box_share stops falling
 
 _SETTINGS = ("image_size", "feature_blocks", "epochs", "lr", "batch_size", "weight_decay", "patience", "feature_dropout", "heads", "train_scales", "tiles", "refine",
              "refine_views", "refine_passes", "rescore", "classifier", "max_detections", "nms_iou", "calibrate", "read_text", "seed")
@@ -204,7 +208,7 @@ class LogoDetector:
             grids = train_data[0][:len(records)] if float(self.train_scales[0]) == 1.0 else self._grids(records, 1.0, (0.0, 0.0))
             negatives = self._hard_negatives(records, grids) | (self._hard_negatives(val_records, val_data[0]) if val_records else {})
             self.classifier_.fit(with_background(train, negatives), with_background(val, negatives) if val is not None else None)
-        self.calibrator_ = {"weights": [1.0, 0.0, 1.0, 0.0, 0.0, 0.0], "bias": 0.0, "threshold": 0.5, "fitted": False}
+        self.calibrator_ = {"weights": [1.0, 0.0, 1.0, *[0.0] * (len(FEATURES) - 3)], "bias": 0.0, "threshold": 0.5, "fitted": False}
         if self.calibrate and val_records:
             self._calibrate(val_records, val_data[0])
         if checkpoint_dir is not None:
@@ -479,7 +483,8 @@ class LogoDetector:
         best = probs.argmax(axis=1) if len(raw) else np.zeros(0, np.int64)
         top = probs.max(axis=1) if len(raw) else np.zeros(0)
         features = np.stack([_logit(raw.score), np.where(refined > 0, _logit(refined_heat), 0.0), np.log(np.clip(top, 1e-9, 1.0)),
-                             refined, rescored, np.log(np.clip(foreground, 1e-6, 1.0))], axis=1).reshape(-1, len(FEATURES))
+                             refined, rescored, np.log(np.clip(foreground, 1e-6, 1.0)), log_box_share(xyxy, image.width, image.height)],
+                            axis=1).reshape(-1, len(FEATURES))
         brand = np.array([names[i] if ok else UNKNOWN for i, ok in zip(best, accepted)], dtype=object)
         source = np.array([sources[i] if ok else "gallery" for i, ok in zip(best, accepted)], dtype=object)
         brand_id = np.where((best < len(self.brands_)) & accepted, best, -1)
@@ -641,13 +646,7 @@ class LogoDetector:
             detector = cls(**{k: v for k, v in settings.items() if k in _SETTINGS})
             detector.brands_ = list(manifest["brands"])
             detector.preprocessing_ = get_entry(MODEL).preprocessing(detector.image_size)
-            detector.calibrator_ = dict(manifest["calibration"])
-            if len(detector.calibrator_["weights"]) == len(FEATURES) - 1:  # saved before the foreground feature: it weighs nothing
-                detector.calibrator_["weights"] = [*detector.calibrator_["weights"], 0.0]
-            if len(detector.calibrator_["weights"]) != len(FEATURES):
-                raise ValueError("calibrator weights do not match its features")
-            if "text" in detector.calibrator_ and len(detector.calibrator_["text"]["weights"]) != len(FEATURES) + 1:
-                raise ValueError("the text calibrator's weights do not match its features")
+            detector.calibrator_ = _with_later_features(dict(manifest["calibration"]))
         except (KeyError, TypeError, ValueError) as error:
             raise ModelError(f"{directory / MANIFEST}: incomplete or invalid manifest ({error!r})") from None
         detector.manifest_, detector.model_dir_ = manifest, directory
@@ -703,6 +702,32 @@ def warn_if_detector_not_calibrated_for_text(where: str | Path) -> None:
     as without ``ocr`` (only their names are read), and it says how to get the calibration."""
     warnings.warn(f"{where}: the detector's scores were calibrated without reading the photo's text, so --ocr only renames boxes; "
                   f"'logolens calibrate --model {where} --ocr' calibrates them for it", LogolensWarning, stacklevel=3)
+
+
+def log_box_share(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The calibrator's ``log_box_share``: log of a box's side (the square root of its area) as a
+    share of the photo's longest side. Small boxes are where the detector names the wrong brand
+    or frames only part of a logo (``benchmarks/detect_errors_flickr27.py``), so the same
+    evidence means less on a small box; the calibrator learns by how much."""
+    xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    area = np.clip((xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]), 1.0, None)
+    return np.log(np.clip(np.sqrt(area) / max(width, height, 1), _SMALLEST_SHARE, None))
+
+
+def _with_later_features(calibrator: dict) -> dict:
+    """A stored calibrator with a weight for every input in :data:`FEATURES`: one saved before the
+    inputs added later has fewer weights, and those inputs weigh 0 in it, so its scores are
+    unchanged (a text calibrator's last weight, the brand spelt in the photo, stays last)."""
+    def padded(weights: list, extra: int, name: str) -> list:
+        missing = len(FEATURES) + extra - len(weights)
+        if not 0 <= missing <= _FEATURES_ADDED_LATER:
+            raise ValueError(f"{len(weights)} {name} weights for {len(FEATURES) + extra} inputs")
+        return [*weights[:len(weights) - extra], *[0.0] * missing, *weights[len(weights) - extra:]]
+
+    calibrator["weights"] = padded(list(calibrator["weights"]), 0, "calibrator")
+    if "text" in calibrator:
+        calibrator["text"] = {**calibrator["text"], "weights": padded(list(calibrator["text"]["weights"]), 1, "text calibrator")}
+    return calibrator
 
 
 def _calibrated(model: dict, x: np.ndarray) -> np.ndarray:
