@@ -13,10 +13,10 @@ from PIL import Image
 
 from logolens import box_refiner
 from logolens.classifier import LogoClassifier
+from logolens.data.images import load_image
 from logolens.data.splits import split_dataset
 from logolens.data.synthetic import render_background
 from logolens.detections import box_iou
-from logolens.data.images import load_image
 from logolens.detector import FEATURES, LogoDetector, best_threshold, log_box_share
 from logolens.errors import ImageError, ModelError, NotFittedError
 from logolens.training.hard_negatives import BACKGROUND
