@@ -26,12 +26,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from detect_flickr27 import background_pictures, seed0_detector_and_split
-from results import FIGURES, benchmark_parser, command_line, markdown_table, write_section
+from detect_flickr27 import background_pictures, seed0_detector_and_split, seed0_parser
+from results import FIGURES, command_line, markdown_table, write_section
 
 import logolens.detector
 from logolens.detector import FEATURES, LogoDetector
-from logolens.evaluation.detection import detection_report
+from logolens.evaluation.detection import detection_report, image_level_report
 from logolens.progress import track
 
 FIXED_THRESHOLDS = (0.2, 0.3, 0.4)
@@ -45,11 +45,8 @@ def answers(detector: LogoDetector, test, backgrounds) -> tuple[list, np.ndarray
 
 
 def image_accuracy(test, found, threshold: float) -> float:
-    """Share of test photos answered right at ``threshold``: the best detection reaches it and names
-    a brand the photo shows, or (a photo without logos) nothing reaches it."""
-    right = [(len(d) > 0 and float(d.score[0]) >= threshold and str(d.brand[0]) in r.brands) if r.brands
-             else not (len(d) and float(d.score[0]) >= threshold) for r, d in zip(test, found)]
-    return float(np.mean(right))
+    """Share of test photos answered right at ``threshold`` (as ``logolens evaluate`` counts it)."""
+    return image_level_report(test, found, threshold)["accuracy"]
 
 
 def rows_for(label: str, detector: LogoDetector, test, found, background_tops) -> tuple[list[list[str]], dict]:
@@ -97,8 +94,7 @@ def recalibrated(detector: LogoDetector, calibration, with_share: bool) -> LogoD
 
 
 def main() -> None:
-    parser = benchmark_parser(__doc__, seeds=False)
-    parser.add_argument("--models", default="runs/benchmarks/detect", help="where detect_flickr27.py saved its detectors")
+    parser = seed0_parser(__doc__)
     args = parser.parse_args()
     torch.set_num_threads(2)
     folder, outer, inner = seed0_detector_and_split(args.models, args.data)

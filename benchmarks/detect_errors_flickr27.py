@@ -29,8 +29,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from detect_flickr27 import seed0_detector_and_split
-from results import FIGURES, benchmark_parser, command_line, markdown_table, write_section
+from detect_flickr27 import seed0_detector_and_split, seed0_parser
+from results import FIGURES, command_line, markdown_table, write_section
 
 from logolens.data.images import load_image
 from logolens.detections import box_iou
@@ -76,8 +76,7 @@ def off_box_shape(record, dets) -> str:
 
 
 def main() -> None:
-    parser = benchmark_parser(__doc__, seeds=False)
-    parser.add_argument("--models", default="runs/benchmarks/detect", help="where detect_flickr27.py saved its detectors")
+    parser = seed0_parser(__doc__)
     args = parser.parse_args()
     torch.set_num_threads(2)
     folder, outer, _ = seed0_detector_and_split(args.models, args.data)

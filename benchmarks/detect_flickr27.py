@@ -51,6 +51,13 @@ def background_pictures(n: int = 40, seed: int = 1000) -> list:
     return [render_background(rng, (int(rng.integers(300, 500)), int(rng.integers(240, 400)))) for _ in range(n)]
 
 
+def seed0_parser(doc: str):
+    """The argument parser of the scripts that build on this one's seed-0 detector (``--models``)."""
+    parser = benchmark_parser(doc, seeds=False)
+    parser.add_argument("--models", default="runs/benchmarks/detect", help="where detect_flickr27.py saved its detectors")
+    return parser
+
+
 def seed0_detector_and_split(models: str, data: str | None) -> tuple[Path, object, object]:
     """For the scripts that build on this one: the folder of its seed-0 detector (exits if it is
     missing), and seed 0's outer split (test = ``outer.val``) and inner split (calibration = ``inner.val``)."""

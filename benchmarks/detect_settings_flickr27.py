@@ -16,8 +16,8 @@ Needs the seed-0 detector of ``benchmarks/detect_flickr27.py`` (in ``--models``,
 from __future__ import annotations
 
 import torch
-from detect_flickr27 import false_alarm_rate, scored, seed0_detector_and_split, table_values
-from results import benchmark_parser, command_line, machine_speed, markdown_table, write_section
+from detect_flickr27 import false_alarm_rate, scored, seed0_detector_and_split, seed0_parser, table_values
+from results import command_line, machine_speed, markdown_table, write_section
 
 from logolens.detector import LogoDetector
 from logolens.evaluation.detection import SHARE_BUCKETS
@@ -27,8 +27,7 @@ SETTINGS = ((3, 1, 3), (5, 1, 5), (8, 1, 8), (12, 1, 12), (5, 2, 5))  # (boxes r
 
 
 def main() -> None:
-    parser = benchmark_parser(__doc__, seeds=False)
-    parser.add_argument("--models", default="runs/benchmarks/detect", help="where detect_flickr27.py saved its detectors")
+    parser = seed0_parser(__doc__)
     parser.add_argument("--cache-dir", help="embedding cache (default: the user cache)")
     args = parser.parse_args()
     torch.set_num_threads(2)

@@ -95,7 +95,7 @@ def detection_report(records: Sequence[ImageRecord], predictions: Sequence[Detec
         "per_brand": {b: {"ap50": ap50[b], "ap": ap[b], "n_boxes": n_per_brand[b]} for b in scored},
         "size_recall": _recall_by(found, [box.area for record in boxed_records for box in record.boxes], SIZE_BUCKETS),
         "share_recall": _recall_by(found, [box_share(record, box) for record in boxed_records for box in record.boxes], SHARE_BUCKETS),
-        "image_level": _image_level(records, predictions, score_threshold),
+        "image_level": image_level_report(records, predictions, score_threshold),
         "pr_curve": _pr_curve(boxed_predictions, boxed_gts, score_threshold),
         "n_images": len(records),
         "n_images_box_level": len(boxed),  # images with boxes, and no-logo images
@@ -192,7 +192,7 @@ def _recall_by(found: tuple[np.ndarray, np.ndarray], values: Sequence[float], bu
     return report
 
 
-def _image_level(records, predictions, score_threshold: float) -> dict:
+def image_level_report(records, predictions, score_threshold: float) -> dict:
     """Whole-photo recognition with ``none``: the label is the brand of the most confident
     detection at or above the threshold. This is what a user of ``logolens detect`` sees."""
     predicted = []
