@@ -17,7 +17,8 @@ from logolens.data.images import load_image
 from logolens.data.splits import split_dataset
 from logolens.data.synthetic import render_background
 from logolens.detections import box_iou
-from logolens.detector import FEATURES, LogoDetector, best_threshold, log_box_share
+from logolens.detections import Detections
+from logolens.detector import FEATURES, RUNNER_UP_MIN_PROBABILITY, LogoDetector, best_threshold, log_box_share, with_runner_up_brands
 from logolens.errors import ImageError, ModelError, NotFittedError
 from logolens.training.hard_negatives import BACKGROUND
 from conftest import VAL_FRACTION
@@ -201,12 +202,13 @@ def test_settings_missing_from_an_older_folder_take_the_values_it_was_made_with(
     folder = Path(shutil.copytree(trained_detector_dir, tmp_path / "model"))
     manifest = json.loads((folder / "logolens.json").read_text())
     del manifest["settings"]["refine_passes"], manifest["settings"]["feature_blocks"], manifest["settings"]["feature_dropout"]
-    del manifest["settings"]["refine_views"]
+    del manifest["settings"]["refine_views"], manifest["settings"]["brands_per_box"]
     manifest["calibration"]["weights"] = manifest["calibration"]["weights"][:-2]  # before the foreground and box-share inputs
     (folder / "logolens.json").write_text(json.dumps(manifest))
     old = LogoDetector.load(folder)
     assert old.refine_passes == 1 and list(old.feature_blocks) == [12] and old.feature_dropout == 0.0
     assert old.refine_views == box_refiner.TRAIN_VIEWS  # what every refiner trained on before the setting existed
+    assert old.brands_per_box == 1 and LogoDetector.load(trained_detector_dir).brands_per_box == 3  # first brands only, as then
     assert old.calibrator_["weights"] == [*manifest["calibration"]["weights"], 0.0, 0.0]
 
 
@@ -248,7 +250,55 @@ def test_box_share_input_is_the_box_side_over_the_photo_side(trained_detector, s
     assert np.allclose(log_box_share(np.array([[0, 0, 250, 1000], tiny]), 5000, 100), np.log([500 / 5000, 1e-3]))
 
 
-@pytest.mark.parametrize("setting", [{"refine_passes": 0}, {"refine_views": 0}, {"feature_blocks": (12, 10)}, {"tiles": -1}, {"feature_dropout": 1.0}])
+def test_runner_up_brands_are_rows_of_their_own_scored_from_their_own_probability():
+    """Each named box is listed again under its next brands above the floor, with that brand's
+    probability as the calibrator's brand input; an unknown box has no runner-ups; an enrolled
+    runner-up is the gallery's (no trained class id)."""
+    names, sources = ["Acme", "Bolt", "Cask", "Vexa"], ["trained"] * 3 + ["gallery"]
+    probabilities = np.array([[0.6, 0.385, 0.01, 0.005], [0.5, 0.3, 0.1, 0.1], [0.1, 0.05, 0.0, 0.85]])
+    column = FEATURES.index("log_brand_probability")
+    features = np.zeros((3, len(FEATURES)), np.float32)
+    features[:, column] = np.log(probabilities.max(axis=1))
+    features[:, 0] = [1.0, 2.0, 3.0]  # the box's own evidence, the same for each of its rows
+    boxes = np.array([[0, 0, 10, 10], [20, 20, 40, 40], [50, 0, 90, 30]], np.float32)
+    dets = Detections(boxes, np.array([0.9, 0.8, 0.7]), np.array([0, -1, -1]), np.array(["Acme", "unknown", "Vexa"], object),
+                      np.array(["trained", "gallery", "gallery"], object),
+                      {"features": features, "visual_brand": np.array(["Acme", "Acme", "Vexa"], object), "brand_probabilities": probabilities})
+    listed = with_runner_up_brands(dets, names, sources, 3, per_box=3)
+    assert "brand_probabilities" not in listed.data
+    rows = {(int(b[0]), str(brand)): (int(rank), int(i), str(source), float(f[column]), float(f[0]))
+            for b, brand, rank, i, source, f in zip(listed.xyxy, listed.brand, listed.data["brand_rank"], listed.brand_id, listed.source,
+                                                    listed.data["features"])}
+    assert set(rows) == {(0, "Acme"), (0, "Bolt"), (20, "unknown"), (50, "Vexa"), (50, "Acme"), (50, "Bolt")}  # Cask 0.01: under the floor
+    assert 0.01 < RUNNER_UP_MIN_PROBABILITY < 0.05
+    assert rows[(0, "Bolt")] == pytest.approx((1, 1, "trained", np.log(0.385), 1.0))
+    assert rows[(50, "Bolt")] == pytest.approx((2, 1, "trained", np.log(0.05), 3.0))
+    assert rows[(50, "Vexa")][:3] == (0, -1, "gallery")
+    assert list(listed.data["visual_brand"][listed.data["brand_rank"] > 0]) == list(listed.brand[listed.data["brand_rank"] > 0])
+    first_only = with_runner_up_brands(dets, names, sources, 3, per_box=1)
+    assert list(first_only.brand) == list(dets.brand) and (first_only.data["brand_rank"] == 0).all()
+
+
+def test_runner_ups_leave_each_box_and_its_first_brand_as_they_were(trained_detector_dir, synthetic_dataset):
+    """Listing runner-up brands adds rows; the boxes' first-brand rows keep their boxes, brands and scores."""
+    detector = LogoDetector.load(trained_detector_dir, runtime="torch")
+    path = held_out(synthetic_dataset)[0].path
+    detector.brands_per_box = 1
+    first = detector.detect(path, min_score=0.0)
+    detector.brands_per_box = 3
+    listed = detector.detect(path, min_score=0.0)
+    own = listed[listed.data["brand_rank"] == 0]
+    assert len(listed) > len(own) == len(first)
+    np.testing.assert_allclose(own.xyxy, first.xyxy)
+    np.testing.assert_allclose(own.score, first.score)
+    assert list(own.brand) == list(first.brand)
+    for row in np.flatnonzero(listed.data["brand_rank"] > 0):  # another brand of a box listed under its first brand
+        same_box = np.all(own.xyxy == listed.xyxy[row], axis=1)
+        assert same_box.any() and listed.brand[row] not in own.brand[same_box]
+
+
+@pytest.mark.parametrize("setting", [{"refine_passes": 0}, {"refine_views": 0}, {"feature_blocks": (12, 10)}, {"tiles": -1}, {"feature_dropout": 1.0},
+                                     {"brands_per_box": 0}])
 def test_invalid_refinement_or_feature_settings_are_refused(synthetic_dataset, setting):
     with pytest.raises(ValueError):
         LogoDetector(**setting, epochs=1, cache_dir=False).fit(synthetic_dataset)

@@ -86,6 +86,23 @@ def test_detect_ocr_weighs_text_as_classify_ocr(trained_detector, monkeypatch, s
     assert out.brand_id[0] == (expected if isinstance(expected, int) else -1)
 
 
+def test_detect_ocr_reads_a_box_listed_under_several_brands_once(trained_detector, monkeypatch):
+    """A box and its runner-up brands are one box to read: its text is read once, and every row
+    that spells the same name ends as one detection (class-aware NMS after the reading)."""
+    import logolens.inference.ocr as ocr
+
+    detector = copy.copy(trained_detector)
+    detector.gallery_ = None
+    brands = list(detector.brands_)
+    reads = []
+    monkeypatch.setattr(ocr, "text_in", lambda image, box: reads.append(tuple(box)) or [(brands[1], 0.9)])
+    box = [10.0, 10.0, 60.0, 40.0]
+    listed = Detections(np.array([box, box]), np.array([0.7, 0.2]), np.array([0, 1]), np.array(brands[:2], object))
+    out = detector.read_names(Image.new("RGB", (100, 80)), listed)
+    assert len(reads) == 1 and list(out.brand) == [brands[1], brands[1]]
+    assert len(out.nms(detector.nms_iou, class_aware=True)) == 1
+
+
 @pytest.mark.parametrize("turned, expected", [("{0}", 0), ("", None)])
 def test_detect_ocr_reads_a_box_its_text_rejects_again_turned(trained_detector, monkeypatch, turned, expected):
     """As classify --ocr (recognition.read_turned): with enrolled brands, a box whose text is another

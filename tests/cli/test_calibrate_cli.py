@@ -35,11 +35,12 @@ def test_calibrate_switches_settings_adds_the_text_keeps_the_weights_and_rewrite
     before = LogoDetector.load(detector_copy)
     files = _digests(detector_copy)
     assert before.text_threshold_ is None
-    assert main(["calibrate", "--model", str(detector_copy), "--refine", "0", "--rescore", "1", "--ocr", "--no-progress"]) == 0
+    assert main(["calibrate", "--model", str(detector_copy), "--refine", "0", "--rescore", "1", "--brands-per-box", "2", "--ocr", "--no-progress"]) == 0
     out = capsys.readouterr().out
     after = LogoDetector.load(detector_copy)
     assert (after.refine, after.rescore, after.tiles, after.refine_passes, after.read_text) == (0, 1, before.tiles, before.refine_passes, True)
-    assert f"refine 0, refine-passes {before.refine_passes}, rescore 1" in out
+    assert (before.brands_per_box, after.brands_per_box) == (3, 2)
+    assert f"refine 0, refine-passes {before.refine_passes}, rescore 1, brands-per-box 2" in out
     assert f"no-logo threshold {after.threshold_:.3f} ({after.text_threshold_:.3f} with --ocr)" in out
     assert after.calibrator_["weights"] != before.calibrator_["weights"]  # other candidates, other scores
     assert after.refiner_ is not None  # still there, so a later 'calibrate --refine N' can switch it back on
@@ -62,6 +63,7 @@ def test_calibrate_refuses_what_it_cannot_do_and_leaves_the_folder_as_it_was(det
     cases = [
         (["--model", str(detector_copy), "--refine", "2"], "needs the box refiner, which the detector was trained without"),
         (["--model", str(detector_copy), "--tiles", "-1"], "tiles, refine and rescore must be >= 0"),
+        (["--model", str(detector_copy), "--brands-per-box", "0"], "brands_per_box and max_detections >= 1"),
         (["--model", str(unrecorded)], "records no training data; pass --data"),
         (["--model", str(unsplit)], "records no training split"),
         (["--model", str(trained_model_dir)], "calibrate refits detectors"),

@@ -128,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--refine-views", type=int, help="detect: jittered crops around each training box the box refiner learns from (default: 4)")
     train.add_argument("--refine-passes", type=int, help="detect: looks the box refiner takes at each box, each around the last box (default: 1)")
     train.add_argument("--rescore", type=int, help="detect: top boxes per image re-scored by the crop classifier (default: 5; 0: off)")
+    train.add_argument("--brands-per-box", type=int, help="detect: brands listed per box, its most likely one and the next ones, each "
+                                                          "a detection of its own with its own score (default: 3; 1: the first only)")
     train.add_argument("--classifier", help="detect: the crop classifier's architecture (default: dinov2-s14)")
     train.add_argument("--val-fraction", type=float, default=0.2)
     train.add_argument("--test-fraction", type=float, default=0.0)
@@ -172,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--refine", type=int, help=f"top boxes per image re-drawn by the box refiner (0: off; {kept})")
     calibrate.add_argument("--refine-passes", type=int, help=f"looks the box refiner takes at each box ({kept})")
     calibrate.add_argument("--rescore", type=int, help=f"top boxes per image re-scored by the crop classifier (0: off; {kept})")
+    calibrate.add_argument("--brands-per-box", type=int, help=f"brands listed per box, each a detection of its own (1: the first only; {kept})")
     calibrate.add_argument("--cache-dir", help="embedding cache folder")
     calibrate.add_argument("--no-progress", action="store_true")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from logolens.data.brand_marks import builtin_font
@@ -24,7 +25,8 @@ def brand_colour(brand: str) -> tuple[int, int, int]:
 
 class BoxAnnotator:
     """Boxes with a ``brand score`` label above each; line width and text scale with the image
-    unless given (pixels)."""
+    unless given (pixels). A box listed under several brands (a logo and its runner-up brands) gets
+    its labels stacked, best first, instead of drawn over one another."""
 
     def __init__(self, thickness: int | None = None, text_size: int | None = None):
         self.thickness = thickness
@@ -36,14 +38,16 @@ class BoxAnnotator:
         side = max(scene.size)
         thickness = self.thickness or max(2, side // 250)
         font = builtin_font(self.text_size or max(12, side // 40))
+        boxes = detections.xyxy
+        stacked = [int(np.all(boxes[:i] == boxes[i], axis=1).sum()) for i in range(len(detections))]  # labels of this box before it
         for i in reversed(range(len(detections))):  # best drawn last, on top
-            x1, y1, x2, y2 = (float(v) for v in detections.xyxy[i])
+            x1, y1, x2, y2 = (float(v) for v in boxes[i])
             colour = brand_colour(str(detections.brand[i]))
             draw.rectangle((x1, y1, x2, y2), outline=colour, width=thickness)
             label = f"{detections.brand[i]} {float(detections.score[i]):.2f}"
             left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
             height = bottom - top + 4
-            y = y1 - height if y1 - height >= 0 else y1
+            y = (y1 - height if y1 - height >= 0 else y1) + stacked[i] * height
             draw.rectangle((x1, y, x1 + right - left + 6, y + height), fill=colour)
             draw.text((x1 + 3, y + 2 - top), label, fill=(255, 255, 255), font=font)
         return scene

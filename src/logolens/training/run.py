@@ -169,7 +169,7 @@ def write_detection_reports(detector: LogoDetector, split: Split, out: Path) -> 
     return reports
 
 
-INFERENCE_SETTINGS = ("tiles", "refine", "refine_passes", "rescore")
+INFERENCE_SETTINGS = ("tiles", "refine", "refine_passes", "rescore", "brands_per_box")
 """Detector settings that change its candidates, and so its calibration, without retraining."""
 
 
