@@ -277,6 +277,8 @@ def test_runner_up_brands_are_rows_of_their_own_scored_from_their_own_probabilit
     assert list(listed.data["visual_brand"][listed.data["brand_rank"] > 0]) == list(listed.brand[listed.data["brand_rank"] > 0])
     first_only = with_runner_up_brands(dets, names, sources, 3, per_box=1)
     assert list(first_only.brand) == list(dets.brand) and (first_only.data["brand_rank"] == 0).all()
+    none = with_runner_up_brands(dets[np.zeros(3, bool)], names, sources, 3, per_box=3)  # a photo without candidates
+    assert len(none) == 0 and set(none.data) == {"features", "visual_brand", "brand_rank"}
 
 
 def test_runner_ups_leave_each_box_and_its_first_brand_as_they_were(trained_detector_dir, synthetic_dataset):

@@ -746,6 +746,8 @@ def with_runner_up_brands(dets: Detections, names: Sequence[str], sources: Seque
     data = {k: v for k, v in dets.data.items() if k != "brand_probabilities"}
     probabilities = np.asarray(dets.data["brand_probabilities"], np.float64).reshape(len(dets), len(names))
     parts = [Detections(dets.xyxy, dets.score, dets.brand_id, dets.brand, dets.source, {**data, "brand_rank": np.zeros(len(dets), np.int64)})]
+    if not len(dets):
+        return parts[0]  # no boxes: keep the data keys (merging nothing would drop them)
     named = np.flatnonzero(dets.brand != UNKNOWN)
     order = np.argsort(-probabilities[named], axis=1, kind="stable")
     column = FEATURES.index("log_brand_probability")
