@@ -19,6 +19,8 @@ A figure compares each brand's AP@0.5 with 1 and 3 brands per box.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -41,14 +43,12 @@ RECALIBRATED_PER_BOX = 3
 def candidates(detector: LogoDetector, pictures) -> list[Detections]:
     """Each picture's unscored candidates with up to ``max(PER_BOX)`` brands per box."""
     detector.brands_per_box = max(PER_BOX)
-    return [detector._uncalibrated(load_image(p) if not hasattr(p, "size") else p) for p in track(pictures, "candidates")]
+    return [detector._uncalibrated(load_image(p) if isinstance(p, (str, Path)) else p) for p in track(pictures, "candidates")]
 
 
 def scored(detector: LogoDetector, found: Detections, per_box: int) -> Detections:
     """What ``detect(min_score=0)`` returns with ``brands_per_box=per_box``, from ``found``."""
-    cut = found[found.data["brand_rank"] < per_box]
-    return Detections(cut.xyxy, detector._score(cut.data["features"]), cut.brand_id, cut.brand, cut.source, cut.data).nms(
-        detector.nms_iou, class_aware=True)
+    return detector.scored(found[found.data["brand_rank"] < per_box])
 
 
 def row(label: str, per_box: int, detector: LogoDetector, test, test_found, background_found) -> tuple[list[str], dict]:

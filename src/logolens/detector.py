@@ -540,13 +540,20 @@ class LogoDetector:
             dets, named_in_photo = self._read_photo(picture, dets)
         elif ocr:
             warn_if_detector_not_calibrated_for_text(getattr(self, "model_dir_", "this detector"))
-        dets = Detections(dets.xyxy, self._score(dets.data["features"], named_in_photo), dets.brand_id, dets.brand, dets.source, dets.data)
-        dets = dets.nms(self.nms_iou, class_aware=True)
+        dets = self.scored(dets, named_in_photo)
         dets = dets[dets.score >= (threshold if min_score is None else min_score)]
         dets = dets[: max_results] if max_results is not None else dets
         if ocr and named_in_photo is None:  # else the photo's text served
             dets = self.read_names(picture, dets).nms(self.nms_iou, class_aware=True)  # a box and its runner-up may now read alike
         return dets
+
+    def scored(self, candidates: Detections, named_in_photo: np.ndarray | None = None) -> Detections:
+        """A photo's ``candidates`` (as :meth:`detect` finds them, before scoring) with calibrated
+        scores (see :meth:`_score` for ``named_in_photo``), merged by class-aware NMS, best first:
+        :meth:`detect`'s answer before ``min_score`` and ``max_results``."""
+        scores = self._score(candidates.data["features"], named_in_photo)
+        return Detections(candidates.xyxy, scores, candidates.brand_id, candidates.brand, candidates.source,
+                          candidates.data).nms(self.nms_iou, class_aware=True)
 
     def read_names(self, image: Image.Image, dets: Detections, texts: Sequence[list[tuple[str, float]]] | None = None) -> Detections:
         """``dets`` (of ``image``) with the text in each box read, as ``detect(ocr=True)`` does with
@@ -756,11 +763,10 @@ def with_runner_up_brands(dets: Detections, names: Sequence[str], sources: Seque
         probability = probabilities[named, brand]
         keep = probability >= RUNNER_UP_MIN_PROBABILITY
         rows, brand, probability = named[keep], brand[keep], probability[keep]
-        features = np.array(data["features"][rows], np.float32)
-        features[:, column] = np.log(np.clip(probability, 1e-9, 1.0))
         names_of = np.array(names, dtype=object)[brand]
-        runner_up = {**{k: v[rows] for k, v in data.items()}, "features": features, "visual_brand": names_of,
-                     "brand_rank": np.full(len(rows), rank, np.int64)}
+        runner_up = {k: v[rows] for k, v in data.items()}  # copies (rows is an index array)
+        runner_up["features"][:, column] = np.log(np.clip(probability, 1e-9, 1.0))
+        runner_up.update(visual_brand=names_of, brand_rank=np.full(len(rows), rank, np.int64))
         parts.append(Detections(dets.xyxy[rows], dets.score[rows], np.where(brand < n_trained, brand, -1), names_of,
                                 np.array(sources, dtype=object)[brand], runner_up))
     return Detections.merge(parts)
