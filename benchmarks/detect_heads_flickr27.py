@@ -14,29 +14,15 @@ seed-0 detector before ``--heads`` existed, so a copy of that folder can stand i
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from detect_flickr27 import trained_or_loaded
-from detect_variants import seed0_material, variant_parser, variant_rows, variant_tables
+from detect_variants import one_setting_rows, variant_parser, variant_tables
 from results import command_line, write_section
-
-from logolens.detector import LogoDetector
 
 
 def main() -> None:
     parser = variant_parser(__doc__, "runs/benchmarks/detect-heads")
     parser.add_argument("--heads", type=int, nargs="+", default=[1, 3], help="head counts to train and compare")
     args = parser.parse_args()
-    outer, inner, backgrounds = seed0_material(args.data)
-    rows, points = [], []
-    for heads in args.heads:
-        detector, seconds = trained_or_loaded(Path(args.out) / f"heads{heads}",
-                                              lambda: LogoDetector(heads=heads, seed=0, cache_dir=args.cache_dir, progress=True),
-                                              inner, args.reuse_models)
-        assert detector.heads == heads == detector.network.config.heads, (heads, detector.heads)
-        row, point = variant_rows(str(heads), detector, seconds, outer.val, backgrounds)
-        rows.append(row)
-        points.append(point)
+    rows, points, n_test = one_setting_rows(args, "heads", args.heads, "heads")
     table, fixed_table = variant_tables("heads", rows, points)
     write_section("detect-heads", f"""
 ## Several dense heads, averaged (`--heads`)
@@ -45,7 +31,7 @@ def main() -> None:
 
 The seed-0 split of the detection section; the detector trained with each number of dense heads (each on its own
 draw: initial weights, batch order), their heatmaps, boxes and brands averaged, for the detection head and the box
-refiner alike; same settings otherwise. Scored on the same {len(outer.val)} test images, false alarms on the same 40
+refiner alike; same settings otherwise. Scored on the same {n_test} test images, false alarms on the same 40
 generated backgrounds. Training seconds as recorded when each was trained (the backbone's grids cached). At each
 model's calibrated no-logo threshold:
 

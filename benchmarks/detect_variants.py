@@ -11,10 +11,12 @@ validation photos and moves between models.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
-from detect_flickr27 import background_pictures, seed0_splits, table_values
+from detect_flickr27 import background_pictures, seed0_splits, table_values, trained_or_loaded
 from results import benchmark_parser, markdown_table
 
 from logolens.detector import LogoDetector
@@ -38,6 +40,29 @@ def seed0_material(data: str | None) -> tuple[object, object, list]:
     torch.set_num_threads(2)
     outer, inner = seed0_splits(data)
     return outer, inner, background_pictures()
+
+
+def one_setting_rows(args: argparse.Namespace, setting: str, values: Sequence, folder_prefix: str,
+                     label=str) -> tuple[list[list[str]], list[list[str]], int]:
+    """Train (or, with ``--reuse-models``, load from ``--out/<folder_prefix><value>``) the seed-0 detector
+    with ``LogoDetector`` setting ``setting`` (also a field of its network's config) at each of ``values``,
+    the rest at the defaults, then score each (:func:`variant_rows`, first cell ``label(value)``). All are
+    trained before any is scored, so scoring never fills an empty ``--cache-dir`` before a training
+    run is timed. Returns the rows of both tables and the number of test images."""
+    outer, inner, backgrounds = seed0_material(args.data)
+    detectors = []
+    for value in values:
+        detector, seconds = trained_or_loaded(Path(args.out) / f"{folder_prefix}{value}",
+                                              lambda: LogoDetector(**{setting: value}, seed=0, cache_dir=args.cache_dir, progress=True),
+                                              inner, args.reuse_models)
+        assert getattr(detector, setting) == value == getattr(detector.network.config, setting), (setting, value, getattr(detector, setting))
+        detectors.append((value, detector, seconds))
+    rows, points = [], []
+    for value, detector, seconds in detectors:
+        row, point = variant_rows(label(value), detector, seconds, outer.val, backgrounds)
+        rows.append(row)
+        points.append(point)
+    return rows, points, len(outer.val)
 
 
 def variant_rows(label: str, detector: LogoDetector, seconds: str, test, backgrounds) -> tuple[list[str], list[str]]:

@@ -20,6 +20,7 @@ from logolens.detections import box_iou
 from logolens.detections import Detections
 from logolens.detector import FEATURES, RUNNER_UP_MIN_PROBABILITY, LogoDetector, best_threshold, log_box_share, with_runner_up_brands
 from logolens.errors import ImageError, ModelError, NotFittedError
+from logolens.models.detector import head_members
 from logolens.training.hard_negatives import BACKGROUND
 from conftest import VAL_FRACTION
 
@@ -300,7 +301,7 @@ def test_runner_ups_leave_each_box_and_its_first_brand_as_they_were(trained_dete
 
 
 @pytest.mark.parametrize("setting", [{"refine_passes": 0}, {"refine_views": 0}, {"feature_blocks": (12, 10)}, {"tiles": -1}, {"feature_dropout": 1.0},
-                                     {"brands_per_box": 0}])
+                                     {"brands_per_box": 0}, {"feature_dims": -1}, {"feature_dims": 769}])
 def test_invalid_refinement_or_feature_settings_are_refused(synthetic_dataset, setting):
     with pytest.raises(ValueError):
         LogoDetector(**setting, epochs=1, cache_dir=False).fit(synthetic_dataset)
@@ -333,9 +334,9 @@ def test_heads_are_trained_apart_and_averaged(synthetic_dataset, tmp_path):
     settings = dict(QUICK, refine=1, cache_dir=tmp_path / "cache")
     single = LogoDetector(heads=1, **settings).fit(train, val)
     pair = LogoDetector(heads=2, **settings).fit(train, val)
-    first, second = pair.network_.head.members
-    assert _same_weights(first, single.network_.head) and not _same_weights(second, first)
-    refiners = pair.refiner_.head.members  # drawn after the detector's heads, so not the single refiner's draw
+    first, second = head_members(pair.network_.head)
+    assert _same_weights(first, head_members(single.network_.head)[0]) and not _same_weights(second, first)
+    refiners = head_members(pair.refiner_.head)  # drawn after the detector's heads, so not the single refiner's draw
     assert len(refiners) == 2 and not _same_weights(refiners[0], refiners[1])
     assert sorted({row["head"] for row in pair.history_}) == [0, 1] and "head" not in single.history_[0]
     pair.save(tmp_path / "pair")
@@ -345,12 +346,30 @@ def test_heads_are_trained_apart_and_averaged(synthetic_dataset, tmp_path):
     assert np.array_equal(back.detect(image, min_score=0.0).xyxy, pair.detect(image, min_score=0.0).xyxy)
     pair.export_onnx()  # refused if the graph's outputs differ from PyTorch's
     assert LogoDetector.load(tmp_path / "pair", runtime="onnx").runner_ is not None
-    single.save(tmp_path / "single")  # as a folder from before --heads: the setting named nowhere
+    single.save(tmp_path / "single")  # as a folder from before --heads and --feature-dims: the settings named nowhere
     manifest = json.loads((tmp_path / "single" / "logolens.json").read_text())
-    del manifest["settings"]["heads"], manifest["model_config"]["heads"]
+    del manifest["settings"]["heads"], manifest["model_config"]["heads"], manifest["settings"]["feature_dims"], manifest["model_config"]["feature_dims"]
     (tmp_path / "single" / "logolens.json").write_text(json.dumps(manifest))
     old = LogoDetector.load(tmp_path / "single", runtime="torch")
-    assert old.heads == 1 and np.array_equal(old.detect(image, min_score=0.0).xyxy, single.detect(image, min_score=0.0).xyxy)
+    assert old.heads == 1 and old.feature_dims == 0 and head_members(old.network_.head)[0].trunk[0].in_channels == 768
+    assert np.array_equal(old.detect(image, min_score=0.0).xyxy, single.detect(image, min_score=0.0).xyxy)
+
+
+def test_heads_read_the_principal_components_of_the_patch_features(synthetic_dataset, tmp_path):
+    """``feature_dims``: the detector's and the box refiner's heads all read that many principal
+    components, one projection for each, fitted on its own training grids; the folder keeps it."""
+    split = split_dataset(synthetic_dataset, VAL_FRACTION, 0.0, 0)
+    detector = LogoDetector(heads=2, feature_dims=24, **dict(QUICK, refine=1, cache_dir=tmp_path / "cache")).fit(split.train, split.val)
+    for network in (detector.network_, detector.refiner_):
+        assert [member.trunk[0].in_channels for member in head_members(network.head)] == [24, 24]
+        assert network.head.projection.components.shape == (24, 768)
+    assert not torch.allclose(detector.network_.head.projection.mean, detector.refiner_.head.projection.mean)  # canvases and crops apart
+    detector.save(tmp_path / "model")
+    back = LogoDetector.load(tmp_path / "model", runtime="torch")
+    assert back.feature_dims == 24 and _same_weights(back.network_.head, detector.network_.head)
+    image = list(split.val)[0].path
+    assert np.array_equal(back.detect(image, min_score=0.0).xyxy, detector.detect(image, min_score=0.0).xyxy)
+    detector.export_onnx()  # refused if the graph, projection included, says other than PyTorch
 
 
 def test_an_interrupted_ensemble_resumes_to_the_same_heads(synthetic_dataset, tmp_path, monkeypatch):
@@ -358,7 +377,7 @@ def test_an_interrupted_ensemble_resumes_to_the_same_heads(synthetic_dataset, tm
 
     split = split_dataset(synthetic_dataset, VAL_FRACTION, 0.0, 0)
     train, val = split.train, split.val
-    settings = dict(QUICK, epochs=3, heads=2, refine=0, cache_dir=tmp_path / "cache")
+    settings = dict(QUICK, epochs=3, heads=2, refine=0, feature_dims=16, cache_dir=tmp_path / "cache")  # the projection refitted alike
     whole = LogoDetector(**settings).fit(train, val)
     real, calls = module.fit_detector_head, []
 

@@ -60,7 +60,7 @@ from logolens.inference.onnx_runtime import ONNX_FILE, OnnxRunner, check_runtime
 from logolens.inference.tiles import tile_keeps, tile_regions
 from logolens.models import precision
 from logolens.models.backbones import DINOV2_BLOCKS, backbone_id, dinov2_feature_id
-from logolens.models.detector import STORED_BLOCKS_DEFAULT, decode_peaks, head_members
+from logolens.models.detector import STORED_BLOCKS_DEFAULT, ProjectedHead, decode_peaks, head_members
 from logolens.models.registry import create_model, get_entry
 from logolens.models.storage import MANIFEST, load_model, read_manifest, save_model, update_manifest, weights_path
 from logolens.progress import track
@@ -81,7 +81,7 @@ _FEATURES_ADDED_LATER = 2  # "log_foreground_probability" and "log_box_share": o
 _SMALLEST_SHARE = 1e-3  # box side / photo side below which log_box_share stops falling
 RUNNER_UP_MIN_PROBABILITY = 0.02  # a box's next brands below this are not listed (never right often enough to matter)
 
-_SETTINGS = ("image_size", "feature_blocks", "epochs", "lr", "batch_size", "weight_decay", "patience", "feature_dropout", "heads", "train_scales", "tiles", "refine",
+_SETTINGS = ("image_size", "feature_blocks", "feature_dims", "epochs", "lr", "batch_size", "weight_decay", "patience", "feature_dropout", "heads", "train_scales", "tiles", "refine",
              "refine_views", "refine_passes", "rescore", "classifier", "brands_per_box", "max_detections", "nms_iou", "calibrate", "read_text", "seed")
 
 
@@ -123,7 +123,15 @@ class LogoDetector:
     before the setting existed still do: ``logolens calibrate --brands-per-box 3`` switches it on for them).
     ``max_detections`` caps candidates per image; ``nms_iou`` is the class-aware NMS overlap.
     ``feature_blocks``: the DINOv2 blocks whose patch tokens both heads read (see
-    :class:`~logolens.models.detector.DetectorConfig`). ``read_text``: calibration also reads the
+    :class:`~logolens.models.detector.DetectorConfig`). ``feature_dims``: the heads read the first
+    ``feature_dims`` principal components of those 768 features, fitted on the training grids and
+    applied to them once (:class:`~logolens.models.detector.PrincipalProjection`; 0: all 768, as
+    detectors saved before the setting existed, and the default). The heads' 768-channel input layer
+    is most of their training, and 128 components keep 95 % of the features' variance, but on
+    FlickrLogos-27 (seed 0, 2 cores, empty cache, same day) 128 trained in 1924 s against 2628 s
+    and lost: mAP@0.5 0.614 against 0.627, image accuracy 0.66 against 0.76, false alarms 0.125
+    against 0.075 (``benchmarks/detect_feature_dims_flickr27.py``): an option for quicker training
+    runs, not the default. ``read_text``: calibration also reads the
     text of every calibration picture, so that ``detect(ocr=True)`` scores its boxes knowing which
     brand names the photo spells (a second calibrator and threshold; needs ``rapidocr``).
     ``patience``: epochs without a lower validation loss before a head stops (each head and each
@@ -138,7 +146,7 @@ class LogoDetector:
     """
 
     def __init__(
-        self, image_size: int = 448, feature_blocks: Sequence[int] = DINOV2_BLOCKS, epochs: int = 60, lr: float = 1e-3,
+        self, image_size: int = 448, feature_blocks: Sequence[int] = DINOV2_BLOCKS, feature_dims: int = 0, epochs: int = 60, lr: float = 1e-3,
         batch_size: int = 16, weight_decay: float = 1e-4, patience: int = 6, feature_dropout: float = 0.0, heads: int = 3, train_scales: Sequence[float] = (1.0, 0.6),
         tiles: int = 0, refine: int = 5, refine_views: int = box_refiner.TRAIN_VIEWS, refine_passes: int = 1, rescore: int = 5, classifier: str = "dinov2-s14",
         brands_per_box: int = 3, max_detections: int = 100, nms_iou: float = 0.5, calibrate: bool = True, read_text: bool = False, seed: int = 0,
@@ -146,6 +154,7 @@ class LogoDetector:
     ):
         self.image_size = image_size
         self.feature_blocks = feature_blocks
+        self.feature_dims = feature_dims
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -200,7 +209,8 @@ class LogoDetector:
         self.preprocessing_ = get_entry(MODEL).preprocessing(self.image_size)
         self.runner_ = None
         torch.manual_seed(self.seed)
-        self.network_ = create_model(MODEL, n_classes=len(brands), image_size=self.image_size, feature_blocks=tuple(self.feature_blocks), heads=self.heads)
+        self.network_ = create_model(MODEL, n_classes=len(brands), image_size=self.image_size, feature_blocks=tuple(self.feature_blocks), heads=self.heads,
+                                     feature_dims=self.feature_dims)
         train_data = self._grid_set(records, [float(s) for s in self.train_scales])
         val_records = [r for r in (val or []) if r.boxes or not r.brands]
         val_data = self._grid_set(val_records, [1.0]) if val_records else None
@@ -231,6 +241,10 @@ class LogoDetector:
         resumes inside the member it was training and skips the finished ones). Returns the
         history, rows tagged with their ``head`` when there are several."""
         members = head_members(head)
+        if isinstance(head, ProjectedHead):  # fitted on the training grids, applied to them once; the members then read the projection
+            head.projection.fit(train[0], seed=config.seed)
+            train = (head.projection.project(train[0]), train[1])
+            val = (head.projection.project(val[0]), val[1]) if val is not None else None
         history = []
         for i, member in enumerate(members):
             member_config = replace(config, seed=config.seed + MEMBER_SEED_STEP * i)
@@ -252,7 +266,7 @@ class LogoDetector:
     def _fit_refiner(self, records, val_records, config: DetectorTrainConfig, checkpoint_dir, fingerprint: str):
         """Train the box refiner's head on jittered crops around the training boxes."""
         refiner = create_model(MODEL, n_classes=len(self.brands_), image_size=box_refiner.SIZE, feature_blocks=tuple(self.feature_blocks),
-                               heads=self.heads)
+                               heads=self.heads, feature_dims=self.feature_dims)
         preprocessing = get_entry(MODEL).preprocessing(box_refiner.SIZE)
         brand_index = {brand: i for i, brand in enumerate(self.brands_)}
         cache = self._cache()
@@ -667,7 +681,7 @@ class LogoDetector:
             raise ModelError(f"{directory}: a {manifest.get('task', 'classify')!r} model, not a logo detector; train one with 'logolens train --task detect'")
         try:
             # folders saved before these settings existed behave as they were made: final block, no tiles, one head, first brands only
-            settings = {"feature_blocks": list(STORED_BLOCKS_DEFAULT), "tiles": 0, "heads": 1, "brands_per_box": 1, **manifest.get("settings", {})}
+            settings = {"feature_blocks": list(STORED_BLOCKS_DEFAULT), "tiles": 0, "heads": 1, "brands_per_box": 1, "feature_dims": 0, **manifest.get("settings", {})}
             detector = cls(**{k: v for k, v in settings.items() if k in _SETTINGS})
             detector.brands_ = list(manifest["brands"])
             detector.preprocessing_ = get_entry(MODEL).preprocessing(detector.image_size)

@@ -135,6 +135,7 @@ def test_detect_refuses_a_classifier_folder(trained_model_dir, synthetic_dataset
     (["--tiles", "-1"], "tiles, refine and rescore must be >= 0"),  # the option reaches the detector
     (["--feature-dropout", "1.5"], "feature_dropout must be in [0, 1), got 1.5"),
     (["--heads", "0"], "a detector needs at least one head, got heads=0"),
+    (["--feature-dims", "-1"], "feature_dims must be >= 0 (0: all features), got -1"),
     (["--train-scales", "1.0", "1.5"], "train_scales must be fractions in (0, 1], got [1.0, 1.5]"),
     (["--refine-views", "0"], "refine_passes, refine_views, brands_per_box and max_detections >= 1"),
     (["--brands-per-box", "0"], "refine_passes, refine_views, brands_per_box and max_detections >= 1"),
@@ -144,7 +145,7 @@ def test_train_detect_refuses_classifier_options(synthetic_dataset_dir, tmp_path
     assert code == 2 and message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("option", ["--refine-passes", "--tiles", "--feature-dropout", "--heads", "--train-scales", "--refine-views", "--brands-per-box"])
+@pytest.mark.parametrize("option", ["--refine-passes", "--tiles", "--feature-dropout", "--feature-dims", "--heads", "--train-scales", "--refine-views", "--brands-per-box"])
 def test_train_classify_refuses_detector_options(synthetic_dataset_dir, tmp_path, capsys, option):
     code = main(["train", "--data", str(synthetic_dataset_dir), "--out", str(tmp_path / "m"), option, "3"])
     assert code == 2 and f"{option} does not apply to --task classify" in capsys.readouterr().err

@@ -1,11 +1,14 @@
-"""Several dense heads averaged (``HeadEnsemble``): the same outputs as one head, averaged the documented way."""
+"""Several dense heads averaged (``HeadEnsemble``): the same outputs as one head, averaged the documented way; and the
+principal projection of the patch features they read (``PrincipalProjection``, ``ProjectedHead``)."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 import torch
 
-from logolens.models.detector import DetectorConfig, HeadEnsemble, LogoDetectorNet, head_members
+from logolens.models.detector import DetectorConfig, HeadEnsemble, LogoDetectorNet, PrincipalProjection, ProjectedHead, head_members
 
 CHANNELS, GRID = 8, 4
 
@@ -56,3 +59,51 @@ def test_one_head_keeps_the_weight_names_of_older_folders():
     assert {"head.members.0.trunk.0.weight", "head.members.1.trunk.0.weight"} <= pair
     with pytest.raises(ValueError, match="at least one head"):
         DetectorConfig(heads=0)
+
+
+def anisotropic_grids(n: int = 6, channels: int = 12, seed: int = 2) -> torch.Tensor:
+    """Grids whose channel ``c`` varies with standard deviation ``channels - c`` around a mean of 3."""
+    generator = torch.Generator().manual_seed(seed)
+    scales = torch.arange(channels, 0, -1, dtype=torch.float32)[None, :, None, None]
+    return 3.0 + torch.randn(n, channels, 5, 5, generator=generator) * scales
+
+
+def test_principal_projection_keeps_the_directions_of_largest_variance():
+    grids = anisotropic_grids()
+    projection = PrincipalProjection(12, 3).fit(grids)
+    components = projection.components
+    torch.testing.assert_close(components @ components.T, torch.eye(3), atol=1e-5, rtol=0)  # a rotation, not rescaled
+    assert torch.equal(components.abs().argmax(dim=1), torch.tensor([0, 1, 2]))  # the three widest channels, widest first
+    torch.testing.assert_close(projection.mean, grids.mean(dim=(0, 2, 3)), atol=0.5, rtol=0)
+    projected = projection(grids)
+    assert projected.shape == (6, 3, 5, 5)
+    expected = torch.einsum("bchw,kc->bkhw", grids - projection.mean[None, :, None, None], components)
+    torch.testing.assert_close(projected, expected, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(projection.project(grids.half(), chunk=4).float(), expected, atol=2e-2, rtol=1e-2)
+
+
+def test_principal_projection_depends_on_the_grids_and_seed_only():
+    grids = anisotropic_grids()
+    first = PrincipalProjection(12, 4).fit(grids, max_positions=100, seed=1)
+    again = PrincipalProjection(12, 4).fit(grids.contiguous(memory_format=torch.channels_last), max_positions=100, seed=1)
+    other = PrincipalProjection(12, 4).fit(grids, max_positions=100, seed=2)
+    torch.testing.assert_close(first.components, again.components)
+    assert not torch.allclose(first.components, other.components)  # another draw of positions, another estimate
+
+
+def test_a_projected_head_reads_the_projection_and_saves_it_with_its_weights():
+    config = DetectorConfig(n_classes=2, image_size=28, width=8, depth=1, pretrained=False, heads=2, feature_dims=16)
+    net = LogoDetectorNet(config)
+    assert isinstance(net.head, ProjectedHead) and len(head_members(net.head)) == 2
+    assert all(member.trunk[0].in_channels == 16 for member in head_members(net.head))
+    assert {"head.projection.mean", "head.projection.components"} <= set(net.saved_state_dict())
+    net.head.projection.fit(torch.randn(3, 768, 2, 2))
+    with torch.no_grad():
+        grid = torch.randn(1, 768, 2, 2)
+        torch.testing.assert_close(net.head(grid)[0], net.head.head(net.head.projection(grid))[0])
+    plain = LogoDetectorNet(replace(config, feature_dims=0))
+    assert not isinstance(plain.head, ProjectedHead) and head_members(plain.head)[0].trunk[0].in_channels == 768
+    with pytest.raises(ValueError, match="feature_dims must be in"):
+        LogoDetectorNet(replace(config, feature_dims=769))
+    with pytest.raises(ValueError, match="feature_dims must be >= 0"):
+        DetectorConfig(feature_dims=-1)

@@ -60,7 +60,7 @@ def _data_stats(args: argparse.Namespace) -> int:
 
 
 CLASSIFIER_ONLY = ("head", "decay", "optimizer", "schedule", "label_smoothing", "margin", "square", "tta", "augment_views", "finetune_blocks")
-DETECTOR_ONLY = ("tiles", "refine", "refine_passes", "refine_views", "train_scales", "rescore", "brands_per_box", "classifier", "feature_dropout", "heads")
+DETECTOR_ONLY = ("tiles", "refine", "refine_passes", "refine_views", "train_scales", "rescore", "brands_per_box", "classifier", "feature_dropout", "feature_dims", "heads")
 
 
 def _refuse_options(args: argparse.Namespace, names: Sequence[str], task: str) -> None:
@@ -109,7 +109,7 @@ def _train_detector(args: argparse.Namespace, source: dict) -> int:
         raise ValueError(f"--task detect trains {MODEL!r}, not {args.model!r}; choose its crop classifier with --classifier")
     _refuse_options(args, CLASSIFIER_ONLY, "detect")
     settings = {"image_size": args.image_size, "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
-                "weight_decay": args.weight_decay, "patience": args.patience, "feature_dropout": args.feature_dropout, "heads": args.heads, "tiles": args.tiles, "refine": args.refine, "refine_passes": args.refine_passes,
+                "weight_decay": args.weight_decay, "patience": args.patience, "feature_dropout": args.feature_dropout, "feature_dims": args.feature_dims, "heads": args.heads, "tiles": args.tiles, "refine": args.refine, "refine_passes": args.refine_passes,
                 "refine_views": args.refine_views, "train_scales": args.train_scales, "rescore": args.rescore, "brands_per_box": args.brands_per_box,
                 "classifier": args.classifier}
     detector = LogoDetector(**{k: v for k, v in settings.items() if v is not None}, calibrate=not args.no_calibrate,

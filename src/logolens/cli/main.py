@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--feature-dropout", type=float, help="detect: share of the cached backbone features zeroed at random in each "
                                                             "training step, against over-fitting small data (default: 0; no clear gain on "
                                                             "FlickrLogos-27, see benchmarks/RESULTS.md)")
+    train.add_argument("--feature-dims", type=int, help="detect: principal components of the backbone's 768 patch features the heads "
+                                                        "read, fitted on the training photos (default: 0, all 768; 128 trains the heads twice as "
+                                                        "fast and lost accuracy on FlickrLogos-27, see benchmarks/RESULTS.md)")
     train.add_argument("--heads", type=int, help="detect: dense heads trained apart and averaged, for the detector and the box refiner "
                                                  "alike (default: 3; each adds its training time, not inference time)")
     train.add_argument("--train-scales", type=float, nargs="+", help="detect: the photo's longest side as a fraction of the canvas in each "

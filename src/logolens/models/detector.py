@@ -41,6 +41,7 @@ class DetectorConfig:
     feature_blocks: tuple[int, ...] = DINOV2_BLOCKS  # DINOv2 blocks whose patch tokens the head reads, stacked
     pretrained: bool = True  # False only for tests of shapes and plumbing
     heads: int = 1  # dense heads trained apart and averaged (:class:`HeadEnsemble`); 1: a single DenseLogoHead
+    feature_dims: int = 0  # principal components of the patch features the heads read (:class:`PrincipalProjection`); 0: all
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "feature_blocks", check_blocks(tuple(self.feature_blocks), DinoV2Config.depth))  # a saved config has a list
@@ -52,6 +53,8 @@ class DetectorConfig:
             raise ValueError("n_classes and width must be >= 1 and depth >= 0")
         if self.heads < 1:
             raise ValueError(f"a detector needs at least one head, got heads={self.heads}")
+        if self.feature_dims < 0:
+            raise ValueError(f"feature_dims must be >= 0 (0: all features), got {self.feature_dims}")
 
     @property
     def grid(self) -> int:
@@ -119,8 +122,71 @@ class HeadEnsemble(nn.Module):
         return torch.log(heat) - torch.log1p(-heat), ltrb, torch.log(brand.clamp_min(1e-12))
 
 
+class PrincipalProjection(nn.Module):
+    """Patch features ``(B, C, h, w)`` onto their first ``k`` principal components ``(B, k, h, w)``:
+    centred, then rotated and truncated, not rescaled, so a head's first layer on the projection is
+    that layer restricted to the directions the features vary most along.
+
+    Why: the heads' first layer, a 1x1 convolution from the backbone's 768 channels, is most of
+    every training step, and six heads (detector and box refiner) train for dozens of epochs each.
+    The projection is fitted once on the training grids (:meth:`fit`) and applied to them once, so
+    every epoch reads ``k`` channels instead of 768. It is a fixed part of the model (buffers, saved
+    with the head's weights), not trained. On FlickrLogos-27, 128 components (95 % of the variance)
+    halved each head's epoch but cost image accuracy and false alarms
+    (``benchmarks/detect_feature_dims_flickr27.py``), so detectors read all 768 by default."""
+
+    def __init__(self, in_dim: int, k: int):
+        super().__init__()
+        if not 0 < k <= in_dim:
+            raise ValueError(f"feature_dims must be in [1, {in_dim}], got {k}")
+        self.register_buffer("mean", torch.zeros(in_dim))
+        self.register_buffer("components", torch.zeros(k, in_dim))
+
+    @torch.no_grad()
+    def fit(self, grids: torch.Tensor, max_positions: int = 100_000, seed: int = 0) -> PrincipalProjection:
+        """Fit on grids ``(N, C, h, w)`` (any float dtype, any memory format): the covariance of at
+        most ``max_positions`` patch vectors drawn with ``seed``, so the same grids always give the
+        same projection (a resumed training run rebuilds it exactly)."""
+        n, _, h, w = grids.shape
+        flat_index = torch.randperm(n * h * w, generator=torch.Generator().manual_seed(seed))[:max_positions]
+        image, row, column = flat_index // (h * w), flat_index % (h * w) // w, flat_index % w
+        x = grids[image, :, row, column].float()  # (P, C), no copy of the whole grids
+        mean = x.mean(0)
+        x -= mean
+        _, eigenvectors = torch.linalg.eigh((x.T @ x).double() / max(len(x) - 1, 1))  # eigenvalues ascending
+        components = eigenvectors.flip(1)[:, : len(self.components)].T  # (k, C), largest variance first
+        components = components * torch.where(components.sum(1, keepdim=True) < 0, -1.0, 1.0)  # a fixed sign per component
+        self.mean.copy_(mean.float())
+        self.components.copy_(components.float())
+        return self
+
+    def forward(self, grid: torch.Tensor) -> torch.Tensor:
+        weight = self.components[:, :, None, None].to(grid.dtype)
+        return F.conv2d(grid, weight, -(self.components @ self.mean).to(grid.dtype))  # (B, k, h, w)
+
+    @torch.no_grad()
+    def project(self, grids: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+        """:meth:`forward` over many grids in chunks, computed in float32 and kept in ``grids``' dtype."""
+        return torch.cat([self(grids[i : i + chunk].float()).to(grids.dtype) for i in range(0, len(grids), chunk)])
+
+
+class ProjectedHead(nn.Module):
+    """A head (one :class:`DenseLogoHead` or a :class:`HeadEnsemble`) reading the patch features'
+    :class:`PrincipalProjection`: the same inputs and outputs as the head alone."""
+
+    def __init__(self, projection: PrincipalProjection, head: nn.Module):
+        super().__init__()
+        self.projection = projection
+        self.head = head
+
+    def forward(self, grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.head(self.projection(grid))
+
+
 def head_members(head: nn.Module) -> list[DenseLogoHead]:
-    """The heads trained one by one: an ensemble's members, or the head itself."""
+    """The heads trained one by one: an ensemble's members, or the head itself (seen through a
+    :class:`ProjectedHead`: its members read the projection)."""
+    head = head.head if isinstance(head, ProjectedHead) else head
     return list(head.members) if isinstance(head, HeadEnsemble) else [head]
 
 
@@ -135,7 +201,9 @@ class LogoDetectorNet(nn.Module):
         self.config = config
         self.vit = build_dinov2_s14(image_size=config.image_size, pretrained=config.pretrained)
         in_dim = self.vit.config.dim * len(config.feature_blocks)
-        self.head = DenseLogoHead(in_dim, config) if config.heads == 1 else HeadEnsemble(in_dim, config)
+        head_dim = config.feature_dims or in_dim
+        head = DenseLogoHead(head_dim, config) if config.heads == 1 else HeadEnsemble(head_dim, config)
+        self.head = ProjectedHead(PrincipalProjection(in_dim, config.feature_dims), head) if config.feature_dims else head
         for parameter in self.vit.parameters():
             parameter.requires_grad = False
 
