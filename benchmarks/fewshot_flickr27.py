@@ -164,8 +164,8 @@ def main() -> None:
 FlickrLogos-27, {len(args.seeds)} partitions (seeds {', '.join(map(str, args.seeds))}): 20 brands trained, 7 enrolled from k crops of k
 training images, every crop of the held-out 20 % images recognised among all 27 brands. Each brand
 is enrolled in 1 + {references.views} views; queries are the mean of as many views. Open set at k = 5 (the protocol's){more_shots}, each new brand
-in turn removed from the gallery; its false accepts are the mean over the new brands (each weighs the same, so a brand with
-5 test crops moves it by up to 0.03) and, in the "pooled" rows, the share of all their crops. "with --ocr": the text of each crop also read and fused as `logolens classify --ocr`
+in turn removed from the gallery; its false accepts are the mean over the new brands (each weighs the same, so one crop of a
+brand with 5 test crops moves it by 0.03) and, in the "pooled" rows, the share of all their crops. "with --ocr": the text of each crop also read and fused as `logolens classify --ocr`
 does (a name read takes 0.9 of the probability and accepts the crop; legible text that neither names the crop's
 best brand nor reads like its name (a garbled fragment, `ocr.RESEMBLANCE`) makes it `unknown`, unless the crop
 turned upside down or sideways reads like that name (`recognition.read_turned`); the open set's threshold is the one the
