@@ -136,8 +136,7 @@ def main() -> None:
                 if k == 5:
                     record("k=5 with --ocr: crops whose text named a brand", np.mean(with_text.read.any(axis=1)))
             if k in args.open_set_shots:
-                label = "open set" if k == 5 else f"open set, k={k}"
-                curve = score_open_set(record, label, gallery, trained_probs, classifier.brands_, queries, truth, new, said,
+                curve = score_open_set(record, k, gallery, trained_probs, classifier.brands_, queries, truth, new, said,
                                        result, said_ocr if use_ocr else None, with_text if use_ocr else None,
                                        texts, crops_images, crops_boxes)
                 if k == 5:
@@ -179,13 +178,15 @@ in float32 (eager PyTorch, batch 32, 2 threads; 17.7 when the pretrained-backbon
 """)
 
 
-def score_open_set(record, label: str, gallery, trained_probs, trained_brands, queries, truth, new, said, result,
+def score_open_set(record, k: int, gallery, trained_probs, trained_brands, queries, truth, new, said, result,
                    said_ocr, with_text, texts, crops_images, crops_boxes):
-    """Record the open set of one enrolment (``label`` prefixes the rows): correct accepts of the
+    """Record the open set of one enrolment from ``k`` examples per new brand: correct accepts of the
     enrolled and trained brands' crops, and false accepts of each new brand's crops by the gallery
     without it, as the mean over those brands (each brand weighs the same, however few its crops)
     and pooled over their crops. ``said_ocr`` / ``with_text`` (``None``: no OCR) score the same
-    with the crops' text read. Returns the visual curve's material for the figure."""
+    with the crops' text read. The gallery's thresholds, which do not depend on what is enrolled, are
+    recorded at the protocol's k = 5 only. Returns the visual curve's material for the figure."""
+    label = "open set" if k == 5 else f"open set, k={k}"
     is_new = np.isin(truth, new)
     accepted_right = (said == truth) & result.accepted
     record(f"{label}: enrolled brands' crops accepted, right brand", np.mean(accepted_right[is_new]))
@@ -202,8 +203,7 @@ def score_open_set(record, label: str, gallery, trained_probs, trained_brands, q
             false_accepts_with_text.append(with_texts(alone, alone_texts).accepted)
     record(f"{label}: crops of a brand in neither, accepted as some brand", np.mean([np.mean(a) for a in false_accepts]))
     record(f"{label}: the same, pooled over crops", np.mean(np.concatenate(false_accepts)))
-    thresholds = label == "open set"  # the gallery's calibration does not depend on what is enrolled: once
-    if thresholds:
+    if k == 5:
         record(f"{label}: calibrated threshold (similarity)", gallery.calibration.threshold)
     if with_text is not None:  # a name read accepts a crop whatever its similarity (logolens classify --ocr)
         accepted_right_text = (said_ocr == truth) & with_text.accepted
@@ -211,7 +211,7 @@ def score_open_set(record, label: str, gallery, trained_probs, trained_brands, q
         record(f"{label} with --ocr: trained brands' crops accepted, right brand", np.mean(accepted_right_text[~is_new]))
         record(f"{label} with --ocr: crops of a brand in neither, accepted as some brand", np.mean([np.mean(a) for a in false_accepts_with_text]))
         record(f"{label} with --ocr: the same, pooled over crops", np.mean(np.concatenate(false_accepts_with_text)))
-        if thresholds:
+        if k == 5:
             record(f"{label} with --ocr: calibrated threshold (similarity)", gallery.calibration.text_threshold)
     known_best = gallery.match(queries)["similarity"][is_new]
     return known_best, (said == truth)[is_new], np.concatenate(unknown_best), gallery.calibration.threshold
