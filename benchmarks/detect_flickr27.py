@@ -5,7 +5,8 @@ seed, same split, so the 20 % test images are the validation images of the crop 
 detector never sees them: it trains on 80 % of the 80 % and uses the other 20 % of it for early
 stopping, score calibration and the no-logo threshold. Detections are scored at the model's own
 threshold (image-level numbers) and over all scores (mAP, with pycocotools). False alarms are
-counted on 40 generated logo-free backgrounds the calibration never saw (another seed).
+counted on 40 generated logo-free backgrounds the calibration never saw (another seed). The
+training-phases table says where each detector's training time went (``training_phases`` in its manifest).
 
 The speed table reruns the seed-0 model on the test images with fewer refined and re-scored boxes,
 end to end (decode, letterbox, backbone, head, crops, calibration, NMS) on 2 threads, in PyTorch
@@ -31,7 +32,7 @@ from results import FIGURES, benchmark_parser, command_line, flickr27_or_exit, m
 from logolens.data.formats import load_dataset
 from logolens.data.splits import split_dataset
 from logolens.data.synthetic import render_background
-from logolens.detector import LogoDetector
+from logolens.detector import TRAINING_PHASES, LogoDetector
 from logolens.evaluation.detection import SHARE_BUCKETS, box_share, detection_report, write_detection_report
 from logolens.inference.embeddings import default_cache_dir
 from logolens.inference.ocr import ocr_available
@@ -43,6 +44,11 @@ SPEED_SETTINGS = {  # (runtime, precision): (boxes refined, refiner passes, boxe
     ("onnx", "float32"): ((0, 1, 0), (1, 1, 1), (5, 1, 5)),
 }
 TILES = (2,)  # tiles per side tried on top of the whole view (the default, 0, is the main table)
+
+
+def phase_row(seed: int, phases: dict, train_seconds: str) -> list[str]:
+    """A row of the training-phases table: seconds of each of :data:`TRAINING_PHASES` and the total cell."""
+    return [str(seed), *(f"{phases[name]:.0f}" if name in phases else "unknown" for name in TRAINING_PHASES), train_seconds]
 
 
 def background_pictures(n: int = 40, seed: int = 1000) -> list:
@@ -152,7 +158,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     dataset = load_dataset(flickr27_or_exit(args.data), format="flickr27")
-    rows, results = [], []
+    rows, results, phase_rows = [], [], []
     for seed in args.seeds:
         outer = split_dataset(dataset, 0.2, 0.0, seed)
         inner = split_dataset(outer.train, 0.2, 0.0, seed)
@@ -167,6 +173,7 @@ def main() -> None:
         results.append(values)
         rows.append([str(seed), *(f"{v:.3f}" for v in values), f"{detector.threshold_:.2f}", train_seconds, f"{1 / per_image:.1f}"])
         print(" | ".join(rows[-1]), flush=True)
+        phase_rows.append(phase_row(seed, detector.training_phases_, train_seconds))
         if seed == args.seeds[0]:
             FIGURES.mkdir(exist_ok=True)
             shutil.copyfile(files["pr"], FIGURES / "detect_pr.png")
@@ -219,7 +226,8 @@ def main() -> None:
     text_table = markdown_table(["photo's text read", "mAP@0.5", "mAP@[.5:.95]", "image accuracy", "image precision", "image recall",
                                  "false alarms (generated backgrounds)", *(f"recall, logo {name} of the photo" for name in SHARE_BUCKETS),
                                  "threshold", "images/s"], text_rows)
-    print(summary)
+    phases = markdown_table(["seed", *TRAINING_PHASES, "training s"], phase_rows)
+    print(summary, phases, sep="\n\n")
     write_section("detect", f"""
 ## Logo detection in whole photos (FlickrLogos-27)
 
@@ -246,6 +254,14 @@ Mean ± std over seeds:
 Per seed:
 
 {per_seed}
+
+Where the training time goes (seconds of each part of `LogoDetector.fit`, as recorded in the model's manifest when it
+was trained, `training_phases`; "unknown" for a detector saved before it was recorded). Patch grids, box refiner grids,
+the crop classifier's crops and calibration's photos are mostly passes of the backbone (the last column says whether
+training started from an empty cache, the time a user with new data waits); the heads are the dense heads' epochs on
+the cached grids (detector and box refiner):
+
+{phases}
 
 Accuracy and speed by number of refined / re-scored boxes and refiner passes (seed {args.seeds[0]} model, same test
 images; the calibration was fitted with the defaults, 5 boxes / 1 pass / 5 boxes, so other settings are not

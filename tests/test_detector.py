@@ -18,7 +18,7 @@ from logolens.data.splits import split_dataset
 from logolens.data.synthetic import render_background
 from logolens.detections import box_iou
 from logolens.detections import Detections
-from logolens.detector import FEATURES, RUNNER_UP_MIN_PROBABILITY, LogoDetector, best_threshold, log_box_share, with_runner_up_brands
+from logolens.detector import FEATURES, RUNNER_UP_MIN_PROBABILITY, TRAINING_PHASES, LogoDetector, best_threshold, log_box_share, with_runner_up_brands
 from logolens.errors import ImageError, ModelError, NotFittedError
 from logolens.models.detector import head_members
 from logolens.training.hard_negatives import BACKGROUND
@@ -125,6 +125,10 @@ def test_model_folder_round_trip(trained_detector_dir, trained_detector, synthet
     manifest = json.loads((trained_detector_dir / "logolens.json").read_text())
     assert manifest["task"] == "detect" and manifest["calibration"]["fitted"]
     assert not (trained_detector_dir / "checkpoint.pt").exists()  # removed once training completed
+    phases = manifest["training_phases"]  # where the training time went, in the order it was spent
+    assert set(phases) == set(TRAINING_PHASES)  # the manifest stores keys sorted; TRAINING_PHASES gives their order
+    assert all(seconds >= 0 for seconds in phases.values()) and phases["detector heads"] > 0
+    assert trained_detector.training_phases_ == phases
     for name in ("history.csv", "history.png", "val-metrics.json", "val-pr.png", "split.json", "classifier/logolens.json"):
         assert (trained_detector_dir / name).is_file(), name
     again = LogoDetector.load(trained_detector_dir)

@@ -160,7 +160,7 @@ def test_train_detect_ocr_calibrates_the_detector_for_text(text_detector, synthe
     def fake_train(dataset, out, detector, *args, **kwargs):
         seen["read_text"], seen["gallery_ocr"] = detector.read_text, kwargs.get("gallery_ocr")
         return {"train_images": 30, "brands": 4, "epochs": 3, "threshold": 0.25, "calibration": {"text": {"threshold": 0.125}},
-                "model_dir": str(out), "val_images": len(held), **reports}
+                "model_dir": str(out), "val_images": len(held), "training_phases": {"patch grids": 1.2, "detector heads": 2.0}, **reports}
 
     monkeypatch.setattr(ocr, "check_ocr", lambda: None)
     monkeypatch.setattr(run, "train_detector_and_report", fake_train)
@@ -168,6 +168,7 @@ def test_train_detect_ocr_calibrates_the_detector_for_text(text_detector, synthe
     assert seen == {"read_text": True, "gallery_ocr": True}
     out = capsys.readouterr().out
     assert "no-logo threshold 0.250 (0.125 with --ocr)" in out
+    assert "training took 3 s: patch grids 1 s, detector heads 2 s" in out
     assert f"val ({len(held)} images): " in out
     assert f"val ({len(held)} images, the photos' text read (--ocr)): " in out
 

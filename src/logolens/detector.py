@@ -63,7 +63,7 @@ from logolens.models.backbones import DINOV2_BLOCKS, backbone_id, dinov2_feature
 from logolens.models.detector import STORED_BLOCKS_DEFAULT, ProjectedHead, decode_peaks, head_members
 from logolens.models.registry import create_model, get_entry
 from logolens.models.storage import MANIFEST, load_model, read_manifest, save_model, update_manifest, weights_path
-from logolens.progress import track
+from logolens.progress import PhaseClock, track
 from logolens.recognition import Recognition, active_gallery, combine, read_turned, with_texts
 from logolens.training.detection_loop import DetectorTrainConfig, fit_detector_head
 from logolens.training.detection_targets import DenseTargets, dense_targets
@@ -77,6 +77,10 @@ MEMBER_SEED_STEP = 1000  # head i of an ensemble trains with seed + 1000 i: its 
 REFINER_DIR = "refiner"  # the box refiner's head (a model folder of its own)
 FEATURES = ("objectness_logit", "refined_objectness_logit", "log_brand_probability", "refined", "rescored",
             "log_foreground_probability", "log_box_share")  # calibrator inputs, in the order their weights are stored
+TRAINING_PHASES = ("patch grids", "detector heads", "box refiner grids", "box refiner heads", "hard negatives", "crop classifier", "calibration")
+"""The parts of :meth:`LogoDetector.fit` timed in ``training_phases_`` (and the manifest), in the order they run:
+backbone passes over the photos, the detector's heads, backbone passes over the refiner's crops, the refiner's
+heads, the crop classifier's background examples, the crop classifier, calibration."""
 _FEATURES_ADDED_LATER = 2  # "log_foreground_probability" and "log_box_share": older calibrators lack them (weight 0)
 _SMALLEST_SHARE = 1e-3  # box side / photo side below which log_box_share stops falling
 RUNNER_UP_MIN_PROBABILITY = 0.02  # a box's next brands below this are not listed (never right often enough to matter)
@@ -211,23 +215,30 @@ class LogoDetector:
         torch.manual_seed(self.seed)
         self.network_ = create_model(MODEL, n_classes=len(brands), image_size=self.image_size, feature_blocks=tuple(self.feature_blocks), heads=self.heads,
                                      feature_dims=self.feature_dims)
-        train_data = self._grid_set(records, [float(s) for s in self.train_scales])
-        val_records = [r for r in (val or []) if r.boxes or not r.brands]
-        val_data = self._grid_set(val_records, [1.0]) if val_records else None
+        clock = PhaseClock()
+        with clock.phase("patch grids"):
+            train_data = self._grid_set(records, [float(s) for s in self.train_scales])
+            val_records = [r for r in (val or []) if r.boxes or not r.brands]
+            val_data = self._grid_set(val_records, [1.0]) if val_records else None
         fingerprint = self._fingerprint(records, val_records, config)
-        self.history_ = self._fit_heads(self.network_.head, train_data, val_data, config, checkpoint_dir, CHECKPOINT, fingerprint)
+        with clock.phase("detector heads"):
+            self.history_ = self._fit_heads(self.network_.head, train_data, val_data, config, checkpoint_dir, CHECKPOINT, fingerprint)
         self.refiner_, self.refiner_runner_ = None, None
         if self.refine:
-            self.refiner_ = self._fit_refiner(records, val_records, config, checkpoint_dir, fingerprint)
+            self.refiner_ = self._fit_refiner(records, val_records, config, checkpoint_dir, fingerprint, clock)
         self.classifier_, self.gallery_ = None, None  # a gallery is enrolled into the saved folder
         if self.rescore:
-            self.classifier_ = LogoClassifier(self.classifier, seed=self.seed, cache_dir=self.cache_dir, progress=self.progress)
-            grids = train_data[0][:len(records)] if float(self.train_scales[0]) == 1.0 else self._grids(records, 1.0, (0.0, 0.0))
-            negatives = self._hard_negatives(records, grids) | (self._hard_negatives(val_records, val_data[0]) if val_records else {})
-            self.classifier_.fit(with_background(train, negatives), with_background(val, negatives) if val is not None else None)
+            with clock.phase("hard negatives"):
+                grids = train_data[0][:len(records)] if float(self.train_scales[0]) == 1.0 else self._grids(records, 1.0, (0.0, 0.0))
+                negatives = self._hard_negatives(records, grids) | (self._hard_negatives(val_records, val_data[0]) if val_records else {})
+            with clock.phase("crop classifier"):
+                self.classifier_ = LogoClassifier(self.classifier, seed=self.seed, cache_dir=self.cache_dir, progress=self.progress)
+                self.classifier_.fit(with_background(train, negatives), with_background(val, negatives) if val is not None else None)
         self.calibrator_ = {"weights": [1.0, 0.0, 1.0, *[0.0] * (len(FEATURES) - 3)], "bias": 0.0, "threshold": 0.5, "fitted": False}
         if self.calibrate and val_records:
-            self._calibrate(val_records, val_data[0])
+            with clock.phase("calibration"):
+                self._calibrate(val_records, val_data[0])
+        self.training_phases_ = clock.seconds  # where the time went, saved in the manifest
         if checkpoint_dir is not None:
             for name in (CHECKPOINT, REFINER_CHECKPOINT):
                 for member in range(self.heads):
@@ -263,8 +274,9 @@ class LogoDetector:
                              f"and nms_iou in (0, 1]; got {self.tiles}, {self.refine}, {self.rescore}, {self.refine_passes}, {self.refine_views}, "
                              f"{self.brands_per_box}, {self.max_detections}, {self.nms_iou}")
 
-    def _fit_refiner(self, records, val_records, config: DetectorTrainConfig, checkpoint_dir, fingerprint: str):
-        """Train the box refiner's head on jittered crops around the training boxes."""
+    def _fit_refiner(self, records, val_records, config: DetectorTrainConfig, checkpoint_dir, fingerprint: str, clock: PhaseClock):
+        """Train the box refiner's head on jittered crops around the training boxes (timed on ``clock``:
+        the crops' patch grids, then the heads)."""
         refiner = create_model(MODEL, n_classes=len(self.brands_), image_size=box_refiner.SIZE, feature_blocks=tuple(self.feature_blocks),
                                heads=self.heads, feature_dims=self.feature_dims)
         preprocessing = get_entry(MODEL).preprocessing(box_refiner.SIZE)
@@ -281,8 +293,11 @@ class LogoDetector:
             targets = [box_refiner.region_targets(r, region, brand_index, refiner.config.grid) for r, region in pairs]
             return grids, DenseTargets.stack(targets)
 
-        self._fit_heads(refiner.head, region_set(records, self.seed), region_set(val_records, self.seed + 1), config,
-                        checkpoint_dir, REFINER_CHECKPOINT, fingerprint + "-refiner", what="box refiner")
+        with clock.phase("box refiner grids"):
+            train_regions, val_regions = region_set(records, self.seed), region_set(val_records, self.seed + 1)
+        with clock.phase("box refiner heads"):
+            self._fit_heads(refiner.head, train_regions, val_regions, config, checkpoint_dir, REFINER_CHECKPOINT, fingerprint + "-refiner",
+                            what="box refiner")
         return refiner.eval()
 
     def _hard_negatives(self, records: Sequence[ImageRecord], grids: torch.Tensor) -> dict[ImageRecord, np.ndarray]:
@@ -663,7 +678,8 @@ class LogoDetector:
             save_model(directory / REFINER_DIR, self.refiner_, MODEL, {"task": "refine"}, keep_if_same_weights=("onnx",))
         manifest = {
             "task": "detect", "brands": list(self.brands_), "preprocessing": self.preprocessing_.to_json(),
-            "settings": self.get_params(), "calibration": self.calibrator_, **(extra or {}),
+            "settings": self.get_params(), "calibration": self.calibrator_,
+            **({"training_phases": self.training_phases_} if getattr(self, "training_phases_", None) else {}), **(extra or {}),
         }
         save_model(directory, self.network, MODEL, manifest, keep_if_same_weights=("onnx",))
         self.model_dir_ = directory
@@ -689,6 +705,7 @@ class LogoDetector:
         except (KeyError, TypeError, ValueError) as error:
             raise ModelError(f"{directory / MANIFEST}: incomplete or invalid manifest ({error!r})") from None
         detector.manifest_, detector.model_dir_ = manifest, directory
+        detector.training_phases_ = dict(manifest.get("training_phases", {}))  # seconds, as recorded when it was trained
         detector.network_, detector.runner_ = _load_network(directory, manifest, runtime)
         detector.refiner_ = detector.refiner_runner_ = None
         refiner_dir = directory / REFINER_DIR

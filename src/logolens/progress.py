@@ -1,8 +1,10 @@
-"""Progress bars for long work (rich), switched off for tests, pipes and ``--no-progress``."""
+"""Progress of long work: bars (rich), switched off for tests, pipes and ``--no-progress``, and a clock of where its time went."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sized
+from contextlib import contextmanager
 from typing import TypeVar
 
 from rich.console import Console
@@ -38,3 +40,25 @@ def track(items: Iterable[T], description: str, total: int | None = None, enable
         for item in items:
             yield item
             progress.advance(task)
+
+
+class PhaseClock:
+    """Wall-clock seconds of each named phase of a long job, so a saved model can say where its
+    training time went."""
+
+    def __init__(self) -> None:
+        self._seconds: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time the ``with`` block, added to ``name``'s seconds (a phase entered twice sums)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._seconds[name] = self._seconds.get(name, 0.0) + time.perf_counter() - started
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        """Seconds per phase to 0.1 s, in the order the phases were first entered."""
+        return {name: round(seconds, 1) for name, seconds in self._seconds.items()}

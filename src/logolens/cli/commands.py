@@ -119,6 +119,8 @@ def _train_detector(args: argparse.Namespace, source: dict) -> int:
                                         export_onnx=not args.no_onnx, gallery_ocr=args.ocr)
     print(f"trained the detector on {summary['train_images']} images ({summary['brands']} brands, {summary['epochs']} epochs); "
           f"{_thresholds(summary)}")
+    phases = summary["training_phases"]
+    print(f"training took {sum(phases.values()):.0f} s: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in phases.items()))
     _print_detection_reports(summary)
     return 0
 
