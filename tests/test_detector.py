@@ -125,7 +125,7 @@ def test_model_folder_round_trip(trained_detector_dir, trained_detector, synthet
     manifest = json.loads((trained_detector_dir / "logolens.json").read_text())
     assert manifest["task"] == "detect" and manifest["calibration"]["fitted"]
     assert not (trained_detector_dir / "checkpoint.pt").exists()  # removed once training completed
-    phases = manifest["training_phases"]  # where the training time went, in the order it was spent
+    phases = manifest["training_phases"]  # where the training time went, seconds per part of fit
     assert set(phases) == set(TRAINING_PHASES)  # the manifest stores keys sorted; TRAINING_PHASES gives their order
     assert all(seconds >= 0 for seconds in phases.values()) and phases["detector heads"] > 0
     assert trained_detector.training_phases_ == phases

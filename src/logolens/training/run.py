@@ -140,8 +140,8 @@ def train_detector_and_report(
     detector.save(out, extra=_run_record(split, data_source))
     _write_run_files(out, split, detector.history_, f"logo detector on {dataset.name}")
     summary = {"model_dir": str(out), "brands": len(detector.brands_), "train_images": len(split.train),
-               "val_images": len(split.val), "test_images": len(split.test), "epochs": max((row["epoch"] for row in detector.history_), default=0), "training_phases": detector.training_phases_,
-               "calibration": detector.calibrator_, "threshold": detector.threshold_}
+               "val_images": len(split.val), "test_images": len(split.test), "epochs": max((row["epoch"] for row in detector.history_), default=0),
+               "training_phases": detector.training_phases_, "calibration": detector.calibrator_, "threshold": detector.threshold_}
     if export_onnx:
         summary["onnx"] = str(detector.export_onnx())
         detector = LogoDetector.load(out)
