@@ -216,7 +216,8 @@ def main() -> None:
               "false alarms (generated backgrounds)", "small-logo recall",
               *(f"recall, logo {name} of the photo" for name in SHARE_BUCKETS), "threshold", "training s", "images/s"]
     per_seed = markdown_table(header, rows)
-    summary = markdown_table(header[1:len(values) + 1], [[f"{m:.3f} ± {s:.3f}" for m, s in zip(mean, std)]])
+    spread = len(results) > 1  # one seed has no spread to show
+    summary = markdown_table(header[1:len(values) + 1], [[f"{m:.3f}" + (f" ± {s:.3f}" if spread else "") for m, s in zip(mean, std)]])
     speed = markdown_table(["runtime", "boxes refined per image", "refiner passes", "boxes re-scored per image", "mAP@0.5", "image accuracy",
                             "images/s (2 threads, end to end)"], speed_rows)
     tiles_table = markdown_table(["tiles per side", "backbone passes per photo", "mAP@0.5", "mAP@[.5:.95]", "image accuracy",
@@ -247,7 +248,7 @@ is COCO's absolute size (under 32 x 32 px), "logo under 0.1 of the photo" and th
 sqrt(w h) / the photo's longest side, the size the detector's letterboxed canvas actually sees
 (seed {args.seeds[0]}'s test images: {share_counts}).
 
-Mean ± std over seeds:
+{'Mean ± std over seeds' if spread else 'One seed, so no spread over seeds'}:
 
 {summary}
 
