@@ -73,6 +73,14 @@ def shots_of(records, brand: str, k: int, rng: np.random.Generator) -> list[tupl
     return [(r.path, next(b.xyxy for b in r.boxes if b.brand == brand)) for r in chosen]
 
 
+def held_out_crops(outer) -> tuple[np.ndarray, list, list]:
+    """Every box of a partition's held-out images (``outer.val``): their brands, the decoded images
+    (each decoded once, one entry per box) and the boxes."""
+    tests = [(r.path, b.xyxy, b.brand) for r in outer.val for b in r.boxes]
+    images = {p: load_image(p) for p in {p for p, _, _ in tests}}
+    return np.array([brand for _, _, brand in tests]), [images[p] for p, _, _ in tests], [b for _, b, _ in tests]
+
+
 def main() -> None:
     parser = benchmark_parser(__doc__)
     parser.add_argument("--shots", type=int, nargs="+", default=[1, 5])
@@ -102,10 +110,7 @@ def main() -> None:
         record(f"train seconds (classifier + gallery references{' + their text read' if use_ocr else ''}, embedding caches as found)",
                time.perf_counter() - started)
         classifier = LogoClassifier.load(model, runtime="torch")
-        tests = [(r.path, b.xyxy, b.brand) for r in outer.val for b in r.boxes]
-        truth = np.array([brand for _, _, brand in tests])
-        images = {p: load_image(p) for p in {p for p, _, _ in tests}}
-        crops_images, crops_boxes = [images[p] for p, _, _ in tests], [b for _, b, _ in tests]
+        truth, crops_images, crops_boxes = held_out_crops(outer)
         trained_probs = classifier.predict_proba(crops_images, crops_boxes)
         is_new = np.isin(truth, new)
         alone = np.array(classifier.brands_)[trained_probs.argmax(axis=1)]

@@ -31,13 +31,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from fewshot_flickr27 import leave_brands_out, score_open_set, shots_of
+from fewshot_flickr27 import held_out_crops, leave_brands_out, score_open_set, shots_of
 from results import FIGURES, benchmark_parser, command_line, flickr27_or_exit, machine_speed, markdown_table, write_section
 
 from logolens.classifier import LogoClassifier
 from logolens.data.crops import logo_samples
 from logolens.data.formats import load_dataset
-from logolens.data.images import load_image
 from logolens.gallery.enrol import VIEWS, embed_crop_views, gallery_cache, load_embedder, query_embeddings
 from logolens.gallery.folder import build_reference, enrol_brand, open_gallery
 from logolens.inference.ocr import ocr_available, text_in
@@ -45,25 +44,25 @@ from logolens.recognition import combine, read_turned, with_texts
 from logolens.training.run import train_and_report
 
 SHOTS = (1, 5)  # examples per new brand; the open set and the enrolment time at 5, the protocol's
-COLUMNS = {  # table column -> the key recorded (score_open_set's labels for the open set)
-    "k=1: new brands' crops, top-1 among 27": "k=1 new",
-    "k=5: new brands' crops, top-1 among 27": "k=5 new",
-    "k=5: trained brands' crops taken by a new brand": "k=5 taken",
-    "open set: enrolled brands' crops accepted, right brand": "open set: enrolled brands' crops accepted, right brand",
-    "open set: crops of a brand in neither, accepted as some brand": "open set: crops of a brand in neither, accepted as some brand",
-    "open set: the same, pooled over crops": "open set: the same, pooled over crops",
-    "open set: calibrated threshold (similarity)": "open set: calibrated threshold (similarity)",
-    "enrolment of 5 images (s)": "enrol seconds",
-}
-COLUMNS_WITH_TEXT = {
-    "k=1 with --ocr: new brands' crops, top-1 among 27": "k=1 new with --ocr",
-    "k=5 with --ocr: new brands' crops, top-1 among 27": "k=5 new with --ocr",
-    "open set with --ocr: enrolled brands' crops accepted, right brand": "open set with --ocr: enrolled brands' crops accepted, right brand",
-    "open set with --ocr: crops of a brand in neither, accepted as some brand":
-        "open set with --ocr: crops of a brand in neither, accepted as some brand",
-    "open set with --ocr: the same, pooled over crops": "open set with --ocr: the same, pooled over crops",
-    "open set with --ocr: calibrated threshold (similarity)": "open set with --ocr: calibrated threshold (similarity)",
-}
+ENROL_SECONDS = "enrolment of 5 images (s)"
+COLUMNS = (  # what is recorded per V, under these names (score_open_set's for the open set), and the table's columns
+    "k=1: new brands' crops, top-1 among 27",
+    "k=5: new brands' crops, top-1 among 27",
+    "k=5: trained brands' crops taken by a new brand",
+    "open set: enrolled brands' crops accepted, right brand",
+    "open set: crops of a brand in neither, accepted as some brand",
+    "open set: the same, pooled over crops",
+    "open set: calibrated threshold (similarity)",
+    ENROL_SECONDS,
+)
+COLUMNS_WITH_TEXT = (
+    "k=1 with --ocr: new brands' crops, top-1 among 27",
+    "k=5 with --ocr: new brands' crops, top-1 among 27",
+    "open set with --ocr: enrolled brands' crops accepted, right brand",
+    "open set with --ocr: crops of a brand in neither, accepted as some brand",
+    "open set with --ocr: the same, pooled over crops",
+    "open set with --ocr: calibrated threshold (similarity)",
+)
 
 
 def main() -> None:
@@ -84,11 +83,8 @@ def main() -> None:
         shutil.rmtree(model, ignore_errors=True)
         train_and_report(known_only, model, LogoClassifier("dinov2-s14", seed=seed, cache_dir=args.cache_dir, progress=True), val_fraction=0.2)
         classifier = LogoClassifier.load(model, runtime="torch")
-        tests = [(r.path, b.xyxy, b.brand) for r in outer.val for b in r.boxes]
-        truth = np.array([brand for _, _, brand in tests])
+        truth, crops_images, crops_boxes = held_out_crops(outer)
         is_new = np.isin(truth, new)
-        images = {p: load_image(p) for p in {p for p, _, _ in tests}}
-        crops_images, crops_boxes = [images[p] for p, _, _ in tests], [b for _, b, _ in tests]
         trained_probs = classifier.predict_proba(crops_images, crops_boxes)
         crop_views = embed_crop_views(crops_images, crops_boxes, views[-1])
         texts = [text_in(image, box) for image, box in zip(crops_images, crops_boxes)] if use_ocr else []
@@ -112,14 +108,14 @@ def main() -> None:
                 gallery = open_gallery(enrolled)
                 result = combine(trained_probs, classifier.brands_, gallery, queries)
                 said = np.array(result.names)[result.probabilities.argmax(axis=1)]
-                record(f"k={k} new", np.mean(said[is_new] == truth[is_new]))
+                record(f"k={k}: new brands' crops, top-1 among 27", np.mean(said[is_new] == truth[is_new]))
                 with_text = with_texts(result, read_turned(result, texts, crops_images, crops_boxes)) if use_ocr else None
                 said_ocr = np.array(with_text.names)[with_text.probabilities.argmax(axis=1)] if use_ocr else None
                 if use_ocr:
-                    record(f"k={k} new with --ocr", np.mean(said_ocr[is_new] == truth[is_new]))
+                    record(f"k={k} with --ocr: new brands' crops, top-1 among 27", np.mean(said_ocr[is_new] == truth[is_new]))
                 if k == 5:
-                    record("k=5 taken", np.mean(np.isin(said[~is_new], new)))
-                    record("enrol seconds", np.mean(seconds))
+                    record("k=5: trained brands' crops taken by a new brand", np.mean(np.isin(said[~is_new], new)))
+                    record(ENROL_SECONDS, np.mean(seconds))
                     score_open_set(record, k, gallery, trained_probs, classifier.brands_, queries, truth, new, said, result,
                                    said_ocr, with_text, texts, crops_images, crops_boxes)
             shutil.rmtree(references.parent, ignore_errors=True)
@@ -129,10 +125,10 @@ def main() -> None:
         values = results[v][key]
         return f"{np.mean(values):.{digits}f}" + (f" ± {np.std(values):.{digits}f}" if len(values) > 1 else "")
 
-    rows = [[str(v), str(2 + v), *(cell(v, key, 2 if key == "enrol seconds" else 3) for key in COLUMNS.values())] for v in views]
+    rows = [[str(v), str(2 + v), *(cell(v, key, 2 if key == ENROL_SECONDS else 3) for key in COLUMNS)] for v in views]
     table = markdown_table(["augmented views V", "backbone passes per crop recognised", *COLUMNS], rows)
     if use_ocr:
-        rows = [[str(v), *(cell(v, key) for key in COLUMNS_WITH_TEXT.values())] for v in views]
+        rows = [[str(v), *(cell(v, key) for key in COLUMNS_WITH_TEXT)] for v in views]
         table += "\n\nWith each crop's text read (`--ocr`):\n\n" + markdown_table(["augmented views V", *COLUMNS_WITH_TEXT], rows)
     print(table)
     figure = plot_views(results, views, FIGURES / "gallery_views.png")
@@ -168,7 +164,7 @@ third fewer backbone passes, for matching by the pixels alone.
 def plot_views(results: dict[int, dict[str, list[float]]], views: list[int], path: Path) -> Path:
     """Accuracy measures and enrolment time against the number of views."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for label, key in (("new brands, k=1", "k=1 new"), ("new brands, k=5", "k=5 new"),
+    for label, key in (("new brands, k=1", COLUMNS[0]), ("new brands, k=5", COLUMNS[1]),
                        ("open set: right accepts", "open set: enrolled brands' crops accepted, right brand"),
                        ("open set: false accepts", "open set: crops of a brand in neither, accepted as some brand"),
                        ("open set with --ocr: false accepts", "open set with --ocr: crops of a brand in neither, accepted as some brand")):
@@ -179,7 +175,7 @@ def plot_views(results: dict[int, dict[str, list[float]]], views: list[int], pat
         left.errorbar(views, means, yerr=spread, marker="o", capsize=3, label=label)
     left.set(xlabel="augmented views per crop (V)", ylabel="share of crops", ylim=(0, 1), xticks=views, title="What the views buy")
     left.legend(fontsize=8)
-    right.bar([str(v) for v in views], [np.mean(results[v]["enrol seconds"]) for v in views], color="tab:gray")
+    right.bar([str(v) for v in views], [np.mean(results[v][ENROL_SECONDS]) for v in views], color="tab:gray")
     right.axhline(2.0, color="tab:red", linestyle="--", label="target: 2 s")
     right.set(xlabel="augmented views per crop (V)", ylabel="seconds", title="Enrolling a brand from 5 images")
     right.legend(fontsize=8)
